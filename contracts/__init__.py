@@ -1,0 +1,1 @@
+"""Pure domain: dataset schemas, job specifications, identities and result finalisation."""

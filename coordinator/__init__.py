@@ -1,0 +1,1 @@
+"""Coordinator: node gRPC service, job orchestration, persistence, gateway and operator CA."""

@@ -1,0 +1,85 @@
+"""Key material of a coordinator data directory: operator CA, TLS certificate, ticket key, operator token."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from contracts.enrollment import hash_secret
+from contracts.identity import Role
+from coordinator import pki
+from coordinator.store import Store
+from coordinator.tables import ApiToken
+
+OPERATOR_ID = "operator"
+
+
+@dataclass(frozen=True)
+class CoordinatorKeys:
+    ca: pki.OperatorCA
+    server_key_pem: bytes
+    server_cert_pem: bytes
+    ticket_key: Ed25519PrivateKey
+
+    @property
+    def ticket_public_key_raw(self) -> bytes:
+        return self.ticket_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+
+def load_or_create_keys(data_dir: Path, hosts: list[str], now: datetime) -> CoordinatorKeys:
+    ca = pki.load_or_create_ca(data_dir, now)
+    key_path, cert_path = data_dir / "server.key", data_dir / "server.crt"
+    if not (key_path.exists() and cert_path.exists() and _covers(cert_path, hosts)):
+        key = pki.new_private_key()
+        cert = pki.issue_server_certificate(ca, key, hosts, now)
+        pki.write_private(key_path, pki.key_pem(key))
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ticket_path = data_dir / "ticket.key"
+    if not ticket_path.exists():
+        pki.write_private(ticket_path, Ed25519PrivateKey.generate().private_bytes_raw())
+    ticket_key = Ed25519PrivateKey.from_private_bytes(ticket_path.read_bytes())
+    return CoordinatorKeys(ca, key_path.read_bytes(), cert_path.read_bytes(), ticket_key)
+
+
+def _covers(cert_path: Path, hosts: list[str]) -> bool:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    names = {str(n) for n in san.get_values_for_type(x509.DNSName)}
+    names |= {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    return set(hosts) <= names
+
+
+def ensure_operator_token(data_dir: Path, store: Store, now: datetime) -> str:
+    """The operator's bearer token, written once to ``operator.token`` (mode 0600)."""
+    path = data_dir / "operator.token"
+    if path.exists():
+        token = path.read_text().strip()
+        if store.api_token(hash_secret(token)) is not None:
+            return token
+    token = "op_" + secrets.token_urlsafe(32)
+    store.add_api_token(
+        ApiToken(token_hash=hash_secret(token), participant_id=OPERATOR_ID, role=Role.OPERATOR, created_at=now)
+    )
+    pki.write_private(path, token.encode())
+    return token
+
+
+def write_endpoints(data_dir: Path, *, grpc_target: str, http_url: str) -> None:
+    """Tell local tools (CLI, demo, tests) where this coordinator listens once its ports are bound."""
+    tmp = data_dir / "endpoints.json.tmp"
+    tmp.write_text(json.dumps({"grpc_target": grpc_target, "http_url": http_url}))
+    tmp.replace(data_dir / "endpoints.json")
+
+
+def read_endpoints(data_dir: Path) -> dict[str, str]:
+    data: dict[str, str] = json.loads((data_dir / "endpoints.json").read_text())
+    return data

@@ -1,0 +1,101 @@
+"""Enrollment of participants: one-time tokens exchanged for a certificate (factories) or an API token."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
+from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
+from coordinator import pki
+from coordinator.exceptions import InvalidRequestError
+from coordinator.store import Store
+from coordinator.tables import ApiToken, EnrollmentTokenRow, Participant
+
+DEFAULT_TOKEN_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class EnrollmentResult:
+    participant_id: str
+    role: Role
+    certificate_pem: str | None
+    api_token: str | None
+
+
+def issue_token(
+    store: Store,
+    ca: pki.OperatorCA,
+    *,
+    participant_id: str,
+    role: Role,
+    now: datetime,
+    ttl: timedelta = DEFAULT_TOKEN_TTL,
+) -> tuple[EnrollmentToken, datetime]:
+    if role is Role.OPERATOR:
+        raise InvalidRequestError("operators are not enrolled with tokens", code="invalid_role")
+    try:
+        participant_id = validate_participant_id(participant_id)
+    except InvalidParticipantIdError as exc:
+        raise InvalidRequestError(str(exc), code="invalid_participant_id") from exc
+    token = EnrollmentToken.new(ca.fingerprint)
+    expires_at = now + ttl
+    store.add_enrollment_token(
+        EnrollmentTokenRow(
+            token_id=token.token_id,
+            secret_hash=token.secret_hash(),
+            participant_id=participant_id,
+            role=role,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return token, expires_at
+
+
+def enroll(store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | None, now: datetime) -> EnrollmentResult:
+    """Redeem a token exactly once; a factory gets a client certificate, a buyer an API token."""
+    try:
+        token = EnrollmentToken.parse(token_text)
+    except MalformedTokenError as exc:
+        raise InvalidRequestError(str(exc), code="malformed_token") from exc
+    role_of_token = _peek_role(store, token)
+    if role_of_token is Role.FACTORY and not csr_pem:
+        raise InvalidRequestError("a factory enrollment needs a certificate signing request", code="csr_required")
+    csr_bytes = csr_pem.encode() if csr_pem else None
+    if csr_bytes is not None:
+        _check_csr(csr_bytes)
+    row = store.redeem_enrollment_token(token.token_id, token.secret_hash(), now)
+    role = Role(row.role)
+    participant = Participant(participant_id=row.participant_id, role=role, enrolled_at=now)
+    certificate_pem = api_token = None
+    if csr_bytes is not None:
+        cert = pki.sign_participant_csr(ca, csr_bytes, participant_id=row.participant_id, role=role, now=now)
+        certificate_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        participant.certificate_serial = format(cert.serial_number, "x")
+        participant.certificate_not_after = cert.not_valid_after_utc
+    if role is Role.BUYER:
+        api_token = "bt_" + secrets.token_urlsafe(32)
+        store.add_api_token(
+            ApiToken(token_hash=hash_secret(api_token), participant_id=row.participant_id, role=role, created_at=now)
+        )
+    store.upsert_participant(participant)
+    return EnrollmentResult(row.participant_id, role, certificate_pem, api_token)
+
+
+def _peek_role(store: Store, token: EnrollmentToken) -> Role | None:
+    row = store.enrollment_token(token.token_id)
+    return Role(row.role) if row is not None else None
+
+
+def _check_csr(csr_bytes: bytes) -> None:
+    try:
+        csr = x509.load_pem_x509_csr(csr_bytes)
+    except ValueError as exc:
+        raise InvalidRequestError(f"certificate signing request is not valid PEM: {exc}", code="bad_csr") from exc
+    if not csr.is_signature_valid:
+        raise InvalidRequestError("certificate signing request signature does not verify", code="bad_csr")

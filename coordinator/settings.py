@@ -1,0 +1,25 @@
+"""Coordinator settings from flags and ``DATASPACE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CoordinatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATASPACE_")
+
+    data_dir: Path = Path("dataspace-data")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    grpc_port: int = 7443
+    http_port: int = 8080
+    # Names the nodes use to reach the coordinator; they go into its TLS certificate.
+    advertise_hosts: list[str] = ["localhost", "127.0.0.1"]
+    round_timeout_s: float = 30.0
+    participant_wait_s: float = 20.0
+    heartbeat_interval_s: float = 5.0
+    # When set, every message received from nodes is appended here (for audits of what the coordinator saw).
+    wire_record_dir: Path | None = None
+    instance_id: str = "coordinator-1"

@@ -1,0 +1,205 @@
+"""The coordinator's persistent state behind one interface, on SQLite (default) or PostgreSQL.
+
+All methods are short transactions; the job queue is claimed with ``FOR UPDATE SKIP LOCKED`` where
+the database supports it so several coordinator replicas can share one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, update
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from coordinator.exceptions import ConflictError, GoneError, NotFoundError
+from coordinator.tables import (
+    ApiToken,
+    EnrollmentTokenRow,
+    Job,
+    JobState,
+    NodeDataset,
+    Participant,
+)
+
+
+def make_engine(database_url: str | None, data_dir: Path) -> Engine:
+    """PostgreSQL when a URL is given, else an embedded SQLite file (WAL) in the data directory."""
+    if database_url:
+        return create_engine(database_url, pool_pre_ping=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        f"sqlite:///{data_dir / 'coordinator.db'}", connect_args={"check_same_thread": False, "timeout": 30}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+class Store:
+    """Typed access to the coordinator tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        SQLModel.metadata.create_all(engine)
+
+    # -- enrollment ---------------------------------------------------------------------------
+    def add_enrollment_token(self, row: EnrollmentTokenRow) -> None:
+        with Session(self.engine) as session:
+            session.add(row)
+            session.commit()
+
+    def enrollment_token(self, token_id: str) -> EnrollmentTokenRow | None:
+        with Session(self.engine) as session:
+            return session.get(EnrollmentTokenRow, token_id)
+
+    def redeem_enrollment_token(self, token_id: str, secret_hash: str, now: datetime) -> EnrollmentTokenRow:
+        """Mark a token used, exactly once; raise if unknown, expired or already used."""
+        with Session(self.engine) as session:
+            row = session.get(EnrollmentTokenRow, token_id)
+            if row is None or row.secret_hash != secret_hash:
+                raise NotFoundError("unknown enrollment token", code="unknown_token")
+            if row.used_at is not None:
+                raise ConflictError(
+                    "enrollment token was already used", code="token_used", details={"token_id": token_id}
+                )
+            if _aware(row.expires_at) <= now:
+                raise GoneError("enrollment token has expired", code="token_expired")
+            result = session.execute(
+                update(EnrollmentTokenRow)
+                .where(col(EnrollmentTokenRow.token_id) == token_id)
+                .where(col(EnrollmentTokenRow.used_at).is_(None))
+                .values(used_at=now)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise ConflictError("enrollment token was already used", code="token_used")
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def upsert_participant(self, participant: Participant) -> None:
+        with Session(self.engine) as session:
+            session.merge(participant)
+            session.commit()
+
+    def participant(self, participant_id: str) -> Participant | None:
+        with Session(self.engine) as session:
+            return session.get(Participant, participant_id)
+
+    def add_api_token(self, token: ApiToken) -> None:
+        with Session(self.engine) as session:
+            session.add(token)
+            session.commit()
+
+    def api_token(self, token_hash: str) -> ApiToken | None:
+        with Session(self.engine) as session:
+            token = session.get(ApiToken, token_hash)
+            return token if token is not None and token.revoked_at is None else None
+
+    # -- node datasets ------------------------------------------------------------------------
+    def set_node_datasets(self, participant_id: str, datasets: dict[str, str], now: datetime) -> None:
+        with Session(self.engine) as session:
+            for old in session.exec(select(NodeDataset).where(NodeDataset.participant_id == participant_id)):
+                if old.dataset not in datasets:
+                    session.delete(old)
+            for name, schema_text in datasets.items():
+                session.merge(NodeDataset(participant_id=participant_id, dataset=name,
+                                          schema_text=schema_text, updated_at=now))
+            session.commit()
+
+    def node_datasets(self, dataset: str | None = None) -> list[NodeDataset]:
+        with Session(self.engine) as session:
+            query = select(NodeDataset)
+            if dataset is not None:
+                query = query.where(NodeDataset.dataset == dataset)
+            return list(session.exec(query.order_by(col(NodeDataset.participant_id))))
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def add_job(self, job: Job) -> Job:
+        with Session(self.engine) as session:
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job
+
+    def job(self, job_id: str) -> Job:
+        with Session(self.engine) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFoundError(f"no job {job_id}", code="job_not_found")
+            return job
+
+    def jobs(self, *, buyer_id: str | None = None, limit: int = 100) -> Sequence[Job]:
+        with Session(self.engine) as session:
+            query = select(Job).order_by(col(Job.created_at).desc()).limit(limit)
+            if buyer_id is not None:
+                query = query.where(Job.buyer_id == buyer_id)
+            return list(session.exec(query))
+
+    def claim_next_job(self, owner: str, now: datetime) -> Job | None:
+        """Move the oldest QUEUED job to RUNNING for this owner; None when the queue is empty."""
+        with Session(self.engine) as session:
+            query = (
+                select(Job)
+                .where(Job.state == JobState.QUEUED)
+                .order_by(col(Job.created_at))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            job = session.exec(query).first()
+            if job is None:
+                return None
+            job.state = JobState.RUNNING
+            job.claimed_by = owner
+            job.attempts += 1
+            job.updated_at = now
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job
+
+    def finish_job(
+        self,
+        job_id: str,
+        state: JobState,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        result_json: str | None = None,
+        contributors: int | None = None,
+    ) -> None:
+        with Session(self.engine) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFoundError(f"no job {job_id}", code="job_not_found")
+            job.state, job.reason, job.updated_at = state, reason, now
+            job.result_json, job.contributors = result_json, contributors
+            session.add(job)
+            session.commit()
+
+    def requeue_interrupted(self, owner: str, now: datetime) -> int:
+        """After a restart, put back the jobs this coordinator was running; return how many."""
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(Job)
+                .where(col(Job.state) == JobState.RUNNING)
+                .where(col(Job.claimed_by) == owner)
+                .values(state=JobState.QUEUED, reason="coordinator restarted during the run", updated_at=now)
+            )
+            session.commit()
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

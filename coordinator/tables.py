@@ -1,0 +1,81 @@
+"""Database tables of the coordinator (SQLModel); every state a restart must not lose lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime
+from sqlmodel import Field, SQLModel
+
+# Timezone-aware on PostgreSQL; SQLite keeps the UTC wall time and the store re-attaches UTC.
+_UTC_DATETIME = DateTime(timezone=True)
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participant"
+
+    participant_id: str = Field(primary_key=True, max_length=18)
+    role: str = Field(max_length=16)
+    enrolled_at: datetime = Field(sa_type=_UTC_DATETIME)
+    certificate_serial: str | None = Field(default=None, max_length=64)
+    certificate_not_after: datetime | None = Field(default=None, sa_type=_UTC_DATETIME)
+
+
+class EnrollmentTokenRow(SQLModel, table=True):
+    __tablename__ = "enrollment_token"
+
+    token_id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    participant_id: str = Field(max_length=18)
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
+    expires_at: datetime = Field(sa_type=_UTC_DATETIME)
+    used_at: datetime | None = Field(default=None, sa_type=_UTC_DATETIME)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    participant_id: str = Field(max_length=18)
+    role: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
+    revoked_at: datetime | None = Field(default=None, sa_type=_UTC_DATETIME)
+
+
+class NodeDataset(SQLModel, table=True):
+    __tablename__ = "node_dataset"
+
+    participant_id: str = Field(primary_key=True, max_length=18)
+    dataset: str = Field(primary_key=True, max_length=64)
+    schema_text: str
+    updated_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "job"
+
+    job_id: str = Field(primary_key=True, max_length=40)
+    buyer_id: str = Field(index=True, max_length=18)
+    kind: str = Field(max_length=32)
+    spec_json: str
+    state: str = Field(index=True, max_length=16)
+    reason: str | None = None
+    attempts: int = 0
+    contributors: int | None = None
+    result_json: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
+    updated_at: datetime = Field(sa_type=_UTC_DATETIME)

@@ -1,0 +1,1 @@
+"""Secure aggregation after Bonawitz et al. (CCS 2017) with dropout recovery."""
