@@ -1,29 +1,24 @@
-"""Errors of the node agent.
+"""Errors raised by the factory node.
+
+Hierarchy::
 
     NodeError
-    ├── ConfigError        the node configuration is missing, malformed or inconsistent
-    ├── EnrollmentError    enrollment was refused or the coordinator's identity did not check out
-    └── JobRefused         the node declines a job (code + message go back to the coordinator)
+    ├── ConfigError          the node's TOML configuration is missing, malformed or invalid (names the key)
+    └── LocalComputeError    the local statistics could not be computed over the dataset files
 """
 
 from __future__ import annotations
 
 
 class NodeError(Exception):
-    """Base class of node errors."""
+    """Base of every node error."""
 
 
 class ConfigError(NodeError):
-    """The node configuration is missing, malformed or inconsistent."""
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
 
 
-class EnrollmentError(NodeError):
-    """Enrollment was refused or the coordinator's identity did not check out."""
-
-
-class JobRefused(NodeError):
-    """The node declines a job; ``code`` is machine-readable and goes back to the coordinator."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class LocalComputeError(NodeError):
+    pass

@@ -1,10 +1,10 @@
 """Errors raised by the pure protocol code; the edges map them to RPC or HTTP statuses.
 
-    ProtocolError
-    ├── StageError               a round function called in the wrong stage (illegal transition)
-    ├── ThresholdError           fewer than t parties left where t are needed
-    ├── InvalidMessageError      malformed or inconsistent message (failed authentication, wrong length, ...)
-    └── FixedPointOverflowError  a value does not fit the ring with room for the sum of all parties
+ProtocolError
+├── StageError               a round function called in the wrong stage (illegal transition)
+├── ThresholdError           fewer than t parties left where t are needed
+├── InvalidMessageError      malformed or inconsistent message (failed authentication, wrong length, ...)
+└── FixedPointOverflowError  a value does not fit the ring with room for the sum of all parties
 """
 
 

@@ -17,7 +17,7 @@ FloatArray = npt.NDArray[np.float64]
 
 _UNSIGNED: dict[int, type[np.unsignedinteger[Any]]] = {32: np.uint32, 64: np.uint64}
 _SIGNED: dict[int, type[np.signedinteger[Any]]] = {32: np.int32, 64: np.int64}
-_WIRE = {32: np.dtype("<u4"), 64: np.dtype("<u8")}
+_WIRE: dict[int, np.dtype[np.unsignedinteger[Any]]] = {32: np.dtype("<u4"), 64: np.dtype("<u8")}
 
 
 def ring_dtype(ring_bits: int) -> np.dtype[np.unsignedinteger[Any]]:
@@ -31,7 +31,7 @@ def max_abs_encoded(ring_bits: int, max_parties: int) -> int:
     _check_ring(ring_bits)
     if max_parties < 1:
         raise ValueError("max_parties must be at least 1")
-    return (2 ** (ring_bits - 1) - 1) // max_parties
+    return ((1 << (ring_bits - 1)) - 1) // max_parties
 
 
 def encode(values: FloatArray, *, scale_bits: int, ring_bits: RingBits, max_parties: int) -> RingArray:
@@ -48,7 +48,9 @@ def encode(values: FloatArray, *, scale_bits: int, ring_bits: RingBits, max_part
     if int(float_limit) > limit:
         float_limit = float(np.nextafter(float_limit, 0.0))
     _raise_at_first(
-        np.abs(scaled) > float_limit, array, f"exceeds the bound {limit} * 2^-{scale_bits} for {max_parties} parties"
+        np.abs(scaled) > float_limit,
+        array,
+        f"exceeds the bound {limit} * 2^-{scale_bits} for {max_parties} parties",
     )
     return scaled.astype(_SIGNED[ring_bits]).view(_UNSIGNED[ring_bits])
 
@@ -64,7 +66,7 @@ def decode(ring_values: RingArray, *, scale_bits: int, ring_bits: RingBits) -> F
 
 
 def max_abs_error(n_parties: int, scale_bits: int) -> float:
-    """Return the bound on |decoded sum - float sum| from rounding: each of n encodings is off by <= 2^-(f+1)."""
+    """Bound on |decoded sum - exact sum| from rounding: each of n encodings is off by <= 2^-(f+1)."""
     if n_parties < 0:
         raise ValueError("n_parties must not be negative")
     return float(n_parties * 2.0 ** -(scale_bits + 1))

@@ -1,0 +1,76 @@
+"""Enrollment: operators issue one-time tokens; participants redeem them for credentials."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from contracts.identity import Role
+from coordinator import enrollment
+from coordinator.api.deps import ContextDep, OperatorDep
+
+router = APIRouter(prefix="/api/v1", tags=["enrollment"])
+
+
+class EnrollmentTokenCreate(BaseModel):
+    participant_id: str
+    role: Role
+    ttl_seconds: int = Field(default=86400, gt=0, le=30 * 86400)
+
+
+class EnrollmentTokenPublic(BaseModel):
+    token: str
+    participant_id: str
+    role: Role
+    expires_at: datetime
+
+
+class EnrollRequest(BaseModel):
+    token: str
+    csr_pem: str | None = None
+
+
+class EnrollResponse(BaseModel):
+    participant_id: str
+    role: Role
+    certificate_pem: str | None
+    ca_certificate_pem: str
+    grpc_target: str
+    ticket_public_key: str
+    api_token: str | None
+
+
+@router.post("/enrollment-tokens", status_code=201)
+def create_enrollment_token(
+    body: EnrollmentTokenCreate, context: ContextDep, _operator: OperatorDep
+) -> EnrollmentTokenPublic:
+    token, expires_at = enrollment.issue_token(
+        context.store,
+        context.keys.ca,
+        participant_id=body.participant_id,
+        role=body.role,
+        now=context.clock(),
+        ttl=timedelta(seconds=body.ttl_seconds),
+    )
+    return EnrollmentTokenPublic(
+        token=str(token), participant_id=body.participant_id, role=body.role, expires_at=expires_at
+    )
+
+
+@router.post("/enroll")
+def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
+    result = enrollment.enroll(
+        context.store, context.keys.ca, token_text=body.token, csr_pem=body.csr_pem, now=context.clock()
+    )
+    return EnrollResponse(
+        participant_id=result.participant_id,
+        role=result.role,
+        certificate_pem=result.certificate_pem,
+        ca_certificate_pem=context.keys.ca.cert_pem.decode(),
+        grpc_target=context.grpc_target,
+        ticket_public_key=base64.b64encode(context.keys.ticket_public_key_raw).decode(),
+        api_token=result.api_token,
+    )

@@ -1,0 +1,69 @@
+"""Joint-analysis jobs: submit (buyer), follow and read results (the buyer who owns it, or the operator)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from contracts.identity import Role
+from contracts.jobspec import JobSpec
+from coordinator import jobs
+from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep
+from coordinator.tables import Job
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+class JobPublic(BaseModel):
+    id: str
+    buyer: str
+    kind: str
+    spec: dict[str, Any]
+    state: str
+    reason: str | None
+    attempts: int
+    contributors: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobPublic:
+        return cls(
+            id=job.job_id,
+            buyer=job.buyer_id,
+            kind=job.kind,
+            spec=json.loads(job.spec_json),
+            state=job.state,
+            reason=job.reason,
+            attempts=job.attempts,
+            contributors=job.contributors,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+@router.post("", status_code=202)
+def submit(spec: JobSpec, context: ContextDep, buyer: BuyerDep) -> JobPublic:
+    return JobPublic.of(jobs.submit_job(context, buyer.participant_id, spec))
+
+
+@router.get("")
+def list_jobs(context: ContextDep, principal: BuyerOrOperatorDep) -> list[JobPublic]:
+    buyer = None if principal.role is Role.OPERATOR else principal.participant_id
+    return [JobPublic.of(job) for job in context.store.jobs(buyer_id=buyer)]
+
+
+@router.get("/{job_id}")
+def status(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> JobPublic:
+    job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
+    return JobPublic.of(job)
+
+
+@router.get("/{job_id}/result")
+def result(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> dict[str, Any]:
+    job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
+    return {"id": job.job_id, "contributors": job.contributors, "result": jobs.job_result(job)}

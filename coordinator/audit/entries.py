@@ -1,0 +1,107 @@
+"""Audit entries and their canonical JSON form (RFC 8785); a Merkle leaf is exactly those bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from coordinator.audit.exceptions import EntryError
+from coordinator.audit.merkle import leaf_hash
+
+_FIELDS = frozenset({"index", "time", "actor", "kind", "subjects", "payload"})
+_RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+def format_time(now: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``; microseconds only when there are any."""
+    if now.tzinfo is None:
+        raise EntryError("audit times must be timezone-aware")
+    utc = now.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def _check_label(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise EntryError(f"{what} must be a non-empty printable string")
+    return value
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    index: int
+    time: str
+    actor: str
+    kind: str
+    subjects: Mapping[str, str]
+    payload: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
+            raise EntryError("index must be a non-negative integer")
+        if not isinstance(self.time, str) or not _RFC3339_UTC.fullmatch(self.time):
+            raise EntryError(f"time {self.time!r} is not RFC 3339 UTC")
+        _check_label(self.actor, "actor")
+        _check_label(self.kind, "kind")
+        if not isinstance(self.subjects, Mapping) or not isinstance(self.payload, Mapping):
+            raise EntryError("subjects and payload must be JSON objects")
+        for key, value in self.subjects.items():
+            _check_label(key, "subject kind")
+            _check_label(value, f"subject {key}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "time": self.time,
+            "actor": self.actor,
+            "kind": self.kind,
+            "subjects": dict(self.subjects),
+            "payload": dict(self.payload),
+        }
+
+    def canonical_bytes(self) -> bytes:
+        try:
+            return rfc8785.dumps(self.to_json())
+        except rfc8785.CanonicalizationError as exc:
+            raise EntryError(f"entry is not canonical JSON material: {exc}") from exc
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.canonical_bytes())
+
+    @classmethod
+    def from_canonical(cls, data: bytes) -> AuditEntry:
+        """Decode stored leaf bytes, insisting they are exactly the canonical form of an entry."""
+        try:
+            obj = json.loads(data, object_pairs_hook=_no_duplicates)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EntryError(f"entry is not JSON: {exc}") from exc
+        if not isinstance(obj, dict) or set(obj) != _FIELDS:
+            raise EntryError("entry must be an object with exactly the audit fields")
+        entry = cls(**obj)
+        if entry.canonical_bytes() != data:
+            raise EntryError("entry bytes are not in canonical form")
+        return entry
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate object key")
+    return result
+
+
+def new_entry(
+    index: int,
+    actor: str,
+    kind: str,
+    subjects: Mapping[str, str],
+    payload: Mapping[str, Any],
+    now: datetime,
+) -> AuditEntry:
+    return AuditEntry(index, format_time(now), actor, kind, dict(subjects), dict(payload))

@@ -1,0 +1,195 @@
+"""The ``dataspace`` command for operators and buyers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from coordinator.bootstrap import read_endpoints
+from coordinator.client import GatewayClient, GatewayError
+
+app = typer.Typer(help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True)
+coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
+job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
+app.add_typer(coordinator_app, name="coordinator")
+app.add_typer(job_app, name="job")
+console = Console()
+err_console = Console(stderr=True)
+
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", envvar="DATASPACE_DATA_DIR", help="Coordinator data directory.")
+]
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="DATASPACE_URL", help="Gateway URL.")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="DATASPACE_TOKEN", help="Bearer token.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _client(url: str | None, token: str | None, data_dir: Path) -> GatewayClient:
+    """Gateway from flags or env; fall back to a local coordinator's data directory (operator)."""
+    if url is None:
+        try:
+            url = read_endpoints(data_dir)["http_url"]
+        except FileNotFoundError:
+            raise typer.BadParameter(f"no --url given and no running coordinator in {data_dir}") from None
+    if token is None and (data_dir / "operator.token").exists():
+        token = (data_dir / "operator.token").read_text().strip()
+    return GatewayClient(url, token)
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        console.print_json(data=data, default=str)
+
+
+def _fail(error: GatewayError) -> typer.Exit:
+    err_console.print(f"[red]error[/red] {error.code}: {error.message}")
+    if error.details:
+        err_console.print_json(data=error.details)
+    return typer.Exit(2)
+
+
+@coordinator_app.command("serve")
+def serve(
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    grpc_port: Annotated[int, typer.Option(help="Node port (mutual TLS); 0 picks a free port.")] = 7443,
+    http_port: Annotated[int, typer.Option(help="Gateway port; 0 picks a free port.")] = 8080,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="DATASPACE_DATABASE_URL", help="PostgreSQL URL; SQLite in data dir if unset.")
+    ] = None,
+) -> None:
+    """Run the node gRPC service, the gateway and the job orchestrator."""
+    from coordinator.server import serve as run_server
+    from coordinator.settings import CoordinatorSettings
+
+    logging.basicConfig(level=os.environ.get("DATASPACE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    settings = CoordinatorSettings(
+        data_dir=data_dir, host=host, grpc_port=grpc_port, http_port=http_port, database_url=database_url
+    )
+    asyncio.run(run_server(settings))
+
+
+@app.command("enroll-token")
+def enroll_token(
+    participant_id: Annotated[str, typer.Option(help="Unified social credit code of the organisation.")],
+    role: Annotated[str, typer.Option(help="factory or buyer.")],
+    ttl: Annotated[int, typer.Option(help="Validity in seconds.")] = 86400,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a one-time, expiring enrollment token (operator)."""
+    with _client(url, token, data_dir) as client:
+        try:
+            issued = client.create_enrollment_token(participant_id, role, ttl)
+        except GatewayError as error:
+            raise _fail(error) from None
+    print(json.dumps({"token": issued}) if as_json else issued)
+
+
+@app.command("enroll")
+def enroll_buyer(
+    enrollment_token: Annotated[str, typer.Option("--enrollment-token", help="Token from the operator.")],
+    url: UrlOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+) -> None:
+    """Redeem a buyer's enrollment token; prints the API token to use with --token."""
+    with _client(url, None, data_dir) as client:
+        try:
+            print(client.enroll_buyer(enrollment_token))
+        except GatewayError as error:
+            raise _fail(error) from None
+
+
+@app.command("nodes")
+def nodes(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = Path("dataspace-data"),
+          as_json: JsonOpt = False) -> None:
+    """List connected factory nodes (operator)."""
+    with _client(url, token, data_dir) as client:
+        try:
+            _emit(client.nodes(), as_json)
+        except GatewayError as error:
+            raise _fail(error) from None
+
+
+@app.command("datasets")
+def datasets(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = Path("dataspace-data"),
+             as_json: JsonOpt = False) -> None:
+    """List datasets declared by nodes, with their public schemas."""
+    with _client(url, token, data_dir) as client:
+        try:
+            _emit(client.datasets(), as_json)
+        except GatewayError as error:
+            raise _fail(error) from None
+
+
+@job_app.command("submit")
+def job_submit(
+    spec_file: Annotated[Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")],
+    wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a joint-analysis job (buyer)."""
+    spec = json.loads(spec_file.read_text())
+    with _client(url, token, data_dir) as client:
+        try:
+            job = client.submit_job(spec)
+            if wait:
+                job = client.wait(job["id"])
+                if job["state"] == "SUCCEEDED":
+                    job["result"] = client.result(job["id"])["result"]
+        except GatewayError as error:
+            raise _fail(error) from None
+    _emit(job, as_json)
+
+
+@job_app.command("status")
+def job_status(job_id: str, url: UrlOpt = None, token: TokenOpt = None,
+               data_dir: DataDirOpt = Path("dataspace-data"), as_json: JsonOpt = False) -> None:
+    """Show a job's state and the reason of a failure."""
+    with _client(url, token, data_dir) as client:
+        try:
+            _emit(client.job(job_id), as_json)
+        except GatewayError as error:
+            raise _fail(error) from None
+
+
+@job_app.command("result")
+def job_result(job_id: str, url: UrlOpt = None, token: TokenOpt = None,
+               data_dir: DataDirOpt = Path("dataspace-data"), as_json: JsonOpt = False) -> None:
+    """Print a finished job's result."""
+    with _client(url, token, data_dir) as client:
+        try:
+            _emit(client.result(job_id), as_json)
+        except GatewayError as error:
+            raise _fail(error) from None
+
+
+@app.command("demo")
+def demo(
+    workdir: Annotated[Path | None, typer.Option(help="Keep every factory's data and state here.")] = None,
+    nodes: Annotated[int, typer.Option("--nodes", min=3, max=20, help="Number of factories.")] = 4,
+    rows: Annotated[int, typer.Option(help="Rows of production data per factory.")] = 20_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a coordinator and N factories on this machine, run joint analyses, check them."""
+    from coordinator.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir=workdir, n_nodes=nodes, rows=rows, as_json=as_json))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,92 @@
+"""Python SDK of the gateway for buyers and operators (used by the ``dataspace`` CLI and the demo)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+class GatewayError(Exception):
+    """The gateway refused a request; carries the HTTP status and the error body's code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class GatewayClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                error = {"code": "http_error", "message": response.text}
+            raise GatewayError(response.status_code, error["code"], error["message"], error.get("details"))
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/healthz")
+        return result
+
+    def create_enrollment_token(self, participant_id: str, role: str, ttl_seconds: int = 86400) -> str:
+        body = {"participant_id": participant_id, "role": role, "ttl_seconds": ttl_seconds}
+        return str(self._call("POST", "/api/v1/enrollment-tokens", json=body)["token"])
+
+    def enroll_buyer(self, token: str) -> str:
+        """Redeem a buyer's enrollment token for an API token."""
+        return str(self._call("POST", "/api/v1/enroll", json={"token": token})["api_token"])
+
+    def nodes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/nodes")
+        return result
+
+    def datasets(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/datasets")
+        return result
+
+    def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=spec)
+        return result
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}")
+        return result
+
+    def result(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}/result")
+        return result
+
+    def wait(self, job_id: str, *, timeout: float = 300.0, poll: float = 0.2) -> dict[str, Any]:
+        """Poll until the job reaches a terminal state; return its final status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['state']} after {timeout:.0f} s")
+            time.sleep(poll)
+
+    def wait_for_nodes(self, count: int, *, timeout: float = 60.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(nodes := self.nodes()) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(nodes)} of {count} nodes connected after {timeout:.0f} s")
+            time.sleep(0.2)
+        return nodes

@@ -1,0 +1,145 @@
+"""A whole data space on this machine: one coordinator process and N factory-node processes on loopback.
+
+Used by ``dataspace demo``, the end-to-end tests and the benchmarks. Every part is a real process talking
+real gRPC over mutual TLS; factories are set up with the ``dataspace-node`` command, as a factory would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contracts.identity import make_participant_id
+from coordinator.client import GatewayClient
+
+
+def factory_id(index: int) -> str:
+    """A valid, checksummed unified social credit code for sample factory ``index``."""
+    return make_participant_id(f"913205{index:02d}MA1X2Y3L4")
+
+
+BUYER_ID = make_participant_id("91110000MA01BUY7R")
+
+
+@dataclass
+class Factory:
+    index: int
+    participant_id: str
+    directory: Path
+    data_file: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class LocalSpace:
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    coordinator_args: list[str] = field(default_factory=list)
+    coordinator: subprocess.Popen[bytes] | None = None
+    factories: list[Factory] = field(default_factory=list)
+    http_url: str = ""
+
+    @property
+    def coordinator_dir(self) -> Path:
+        return self.workdir / "coordinator"
+
+    def operator(self) -> GatewayClient:
+        token = (self.coordinator_dir / "operator.token").read_text().strip()
+        return GatewayClient(self.http_url, token)
+
+    # -- coordinator --------------------------------------------------------------------------
+    def start_coordinator(self, timeout: float = 60.0) -> None:
+        self.coordinator_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = self.coordinator_dir / "endpoints.json"
+        endpoints.unlink(missing_ok=True)
+        log = (self.coordinator_dir / "coordinator.log").open("ab")
+        self.coordinator = subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "coordinator", "serve", "--data-dir", str(self.coordinator_dir),
+             "--grpc-port", "0", "--http-port", "0", *self.coordinator_args],
+            stdout=log, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while not endpoints.exists():
+            if self.coordinator.poll() is not None:
+                raise RuntimeError(f"coordinator exited with {self.coordinator.returncode}; see {log.name}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("coordinator did not start in time")
+            time.sleep(0.05)
+        self.http_url = json.loads(endpoints.read_text())["http_url"]
+
+    def stop_coordinator(self) -> None:
+        _terminate(self.coordinator)
+        self.coordinator = None
+
+    # -- factories ----------------------------------------------------------------------------
+    def add_factory(self, index: int, rows: int, *, accept: str = "*") -> Factory:
+        """Generate the factory's data, write its config, and enroll it (the node is not started)."""
+        pid = factory_id(index)
+        directory = self.workdir / "factories" / f"factory-{index + 1}"
+        data_file = directory / "data" / "steel_production.csv"
+        self._node_cli("sample-data", "--output", str(data_file), "--rows", str(rows), "--seed",
+                       str(1000 + index), "--factory", str(index))
+        self._node_cli("init", str(directory), "--participant-id", pid, "--name", f"factory-{index + 1}",
+                       "--dataset", f"steel_production={data_file}", "--accept-buyer", accept, "--force")
+        with self.operator() as operator:
+            token = operator.create_enrollment_token(pid, "factory")
+        self._node_cli("enroll", "--dir", str(directory), "--coordinator", self.http_url, "--token", token)
+        factory = Factory(index, pid, directory, data_file)
+        self.factories.append(factory)
+        return factory
+
+    def start_node(self, factory: Factory, env: dict[str, str] | None = None) -> None:
+        log = (factory.directory / "node.log").open("ab")
+        factory.process = subprocess.Popen(
+            [sys.executable, "-m", "node", "run", "--dir", str(factory.directory)],
+            stdout=log, stderr=subprocess.STDOUT, env=self._env(env or {}), start_new_session=True,
+        )
+
+    def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
+        with self.operator() as operator:
+            operator.wait_for_nodes(count, timeout=timeout)
+
+    def enroll_buyer(self, participant_id: str = BUYER_ID) -> GatewayClient:
+        with self.operator() as operator:
+            token = operator.create_enrollment_token(participant_id, "buyer")
+            api_token = operator.enroll_buyer(token)
+        return GatewayClient(self.http_url, api_token)
+
+    def stop(self) -> None:
+        for factory in self.factories:
+            _terminate(factory.process)
+            factory.process = None
+        self.stop_coordinator()
+
+    def _node_cli(self, *args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "node", *args], capture_output=True, env=self._env(), check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"dataspace-node {args[0]} failed: {result.stderr.decode()[-2000:]}")
+
+    def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DATASPACE_LOG_LEVEL", "INFO")
+        env.update(self.extra_env)
+        env.update(extra or {})
+        return env
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()

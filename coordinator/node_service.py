@@ -1,0 +1,104 @@
+"""gRPC servicer of the node stream: authenticate the peer from its certificate, then relay messages.
+
+The participant id is taken from the mutually authenticated TLS certificate, never from a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from contracts.identity import Role
+from coordinator.context import CoordinatorContext
+from coordinator.sessions import NodeSession
+from proto.dataspace.v1 import node_service_pb2 as pb
+from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+
+class NodeService(pb_grpc.NodeServiceServicer):
+    def __init__(self, context: CoordinatorContext) -> None:
+        self.ctx = context
+
+    async def Connect(  # noqa: N802 - name fixed by the proto service
+        self, request_iterator: AsyncIterator[pb.NodeMessage], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.CoordinatorMessage]:
+        participant_id = await self._authenticate(context)
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("body") != "hello":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello")
+            return
+        now = self.ctx.clock()
+        datasets = {d.name: d.schema_json for d in first.hello.datasets}
+        self.ctx.store.set_node_datasets(participant_id, datasets, now)
+        session = NodeSession(participant_id, datasets, connected_at=now, last_seen=now)
+        self.ctx.sessions.register(session)
+        log.info("node %s connected with datasets %s", participant_id, sorted(datasets))
+        interval_ms = int(self.ctx.settings.heartbeat_interval_s * 1000)
+        yield pb.CoordinatorMessage(
+            welcome=pb.Welcome(participant_id=participant_id, heartbeat_interval_ms=interval_ms)
+        )
+        reader = asyncio.create_task(self._read(session, request_iterator))
+        try:
+            while (message := await session.outbox.get()) is not None:
+                yield message
+        finally:
+            reader.cancel()
+            self.ctx.sessions.unregister(session)
+            log.info("node %s disconnected", participant_id)
+
+    async def _read(self, session: NodeSession, requests: AsyncIterator[pb.NodeMessage]) -> None:
+        recorder = _WireRecorder(self.ctx.settings.wire_record_dir, session.participant_id)
+        try:
+            async for message in requests:
+                recorder.record(message)
+                session.last_seen = self.ctx.clock()
+                kind = message.WhichOneof("body")
+                if kind == "job":
+                    self.ctx.sessions.deliver(session.participant_id, message.job)
+                elif kind == "hello":
+                    session.datasets = {d.name: d.schema_json for d in message.hello.datasets}
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        finally:
+            session.close()
+
+    async def _authenticate(self, context: grpc.aio.ServicerContext) -> str:
+        """Participant id of a factory whose current certificate this is; abort otherwise."""
+        pem = context.auth_context().get("x509_pem_cert")
+        if not pem:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a client certificate is required")
+        cert = x509.load_pem_x509_certificate(pem[0])
+        participant_id = str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        participant = self.ctx.store.participant(participant_id)
+        serial = format(cert.serial_number, "x")
+        if participant is None or participant.role != Role.FACTORY:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{participant_id} is not an enrolled factory")
+        elif participant.certificate_serial != serial:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, "this certificate was superseded by a newer enrollment"
+            )
+        return participant_id
+
+
+class _WireRecorder:
+    """Append every message a node sent, length-prefixed, so audits can inspect exactly what arrived."""
+
+    def __init__(self, directory: Path | None, participant_id: str) -> None:
+        self.path = directory / f"{participant_id}.bin" if directory is not None else None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def record(self, message: pb.NodeMessage) -> None:
+        if self.path is None:
+            return
+        data = message.SerializeToString()
+        with self.path.open("ab") as handle:
+            handle.write(len(data).to_bytes(4, "little") + data)

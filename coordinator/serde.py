@@ -1,0 +1,54 @@
+"""Conversions between secure-aggregation round messages and their protobuf form, coordinator side.
+
+The coordinator decodes client messages (the sender is the authenticated peer, never a wire field) and
+encodes server messages.
+"""
+
+from __future__ import annotations
+
+from protocols.secagg.messages import (
+    AdvertiseKeys,
+    KeyTable,
+    MaskedInput,
+    PublicKeys,
+    RelayedShares,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from proto.dataspace.v1 import secagg_pb2 as spb
+
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskResponse
+ServerMessage = KeyTable | RelayedShares | UnmaskRequest
+
+
+def decode_client(message: spb.SecAggClientMessage, sender: str) -> ClientMessage:
+    kind = message.WhichOneof("round")
+    if kind == "advertise_keys":
+        keys = message.advertise_keys.keys
+        return AdvertiseKeys(sender, PublicKeys(keys.cipher_public_key, keys.mask_public_key))
+    if kind == "encrypted_shares":
+        return ShareKeys(sender, dict(message.encrypted_shares.ciphertexts))
+    if kind == "masked_input":
+        return MaskedInput(sender, message.masked_input.vector)
+    if kind == "unmask_shares":
+        shares = message.unmask_shares
+        return UnmaskResponse(sender, dict(shares.seed_shares), dict(shares.key_shares))
+    raise ValueError(f"unexpected secure-aggregation message {kind!r}")
+
+
+def encode_server(message: ServerMessage) -> spb.SecAggServerMessage:
+    match message:
+        case KeyTable(keys=keys):
+            table = {
+                pid: spb.PublicKeys(cipher_public_key=k.cipher_public, mask_public_key=k.mask_public)
+                for pid, k in keys.items()
+            }
+            return spb.SecAggServerMessage(key_table=spb.KeyTable(keys=table))
+        case RelayedShares(envelopes=envelopes):
+            return spb.SecAggServerMessage(share_bundle=spb.ShareBundle(ciphertexts=dict(envelopes)))
+        case UnmaskRequest(survivors=survivors, dropped=dropped):
+            return spb.SecAggServerMessage(
+                unmask_request=spb.UnmaskRequest(survivors=list(survivors), dropped=list(dropped))
+            )
+    raise TypeError(f"not a server message: {message!r}")

@@ -1,0 +1,99 @@
+"""Run the coordinator: node gRPC service (mutual TLS), FastAPI gateway and job orchestrator in one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+
+import grpc
+import uvicorn
+
+from coordinator.api.app import create_app
+from coordinator.bootstrap import ensure_operator_token, load_or_create_keys, write_endpoints
+from coordinator.context import CoordinatorContext, utc_now
+from coordinator.node_service import NodeService
+from coordinator.orchestrator import Orchestrator
+from coordinator.settings import CoordinatorSettings
+from coordinator.store import Store, make_engine
+from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+# Masked vectors of 10^5..10^6 elements of 8 bytes must fit in one message.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+]
+
+
+def build_context(settings: CoordinatorSettings) -> CoordinatorContext:
+    now = utc_now()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(make_engine(settings.database_url, settings.data_dir))
+    keys = load_or_create_keys(settings.data_dir, settings.advertise_hosts, now)
+    ensure_operator_token(settings.data_dir, store, now)
+    return CoordinatorContext(settings=settings, store=store, keys=keys)
+
+
+async def serve(settings: CoordinatorSettings) -> None:
+    context = build_context(settings)
+    requeued = context.store.requeue_interrupted(settings.instance_id, context.clock())
+    if requeued:
+        log.warning("requeued %d job(s) interrupted by the previous shutdown", requeued)
+
+    grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
+    pb_grpc.add_NodeServiceServicer_to_server(NodeService(context), grpc_server)
+    credentials = grpc.ssl_server_credentials(
+        [(context.keys.server_key_pem, context.keys.server_cert_pem)],
+        root_certificates=context.keys.ca.cert_pem,
+        require_client_auth=True,
+    )
+    grpc_port = grpc_server.add_secure_port(f"{settings.host}:{settings.grpc_port}", credentials)
+    advertised = settings.advertise_hosts[-1] if settings.host in ("0.0.0.0", "::") else settings.host
+    context.grpc_target = f"{advertised}:{grpc_port}"
+
+    http_socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    http_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    http_socket.bind((settings.host, settings.http_port))
+    http_port = http_socket.getsockname()[1]
+    app = create_app(context)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    http_server = uvicorn.Server(config)
+    http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    await grpc_server.start()
+    orchestrator = Orchestrator(context)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
+    orchestrator_task = asyncio.create_task(orchestrator.run())
+    while not http_server.started and not http_task.done():
+        await asyncio.sleep(0.01)
+    http_url = f"http://{settings.host}:{http_port}"
+    write_endpoints(settings.data_dir, grpc_target=context.grpc_target, http_url=http_url)
+    log.info("coordinator up: gRPC %s (mutual TLS), gateway %s", context.grpc_target, http_url)
+    print(f"coordinator listening: grpc={context.grpc_target} http={http_url}", flush=True)
+
+    await stop.wait()
+    log.info("shutting down")
+    await orchestrator.stop()
+    orchestrator_task.cancel()
+    http_server.should_exit = True
+    for session in context.sessions.connected():
+        session.close()
+    await grpc_server.stop(grace=2)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(http_task, orchestrator_task, return_exceptions=True)
+    context.store.engine.dispose()

@@ -1,0 +1,137 @@
+"""The ``dataspace-node`` command for factories: set up, enroll, run, and inspect the node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from node.exceptions import ConfigError, EnrollmentError
+
+app = typer.Typer(help="Run a factory node of the industrial data space.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+
+NodeDirOpt = Annotated[Path, typer.Option("--dir", envvar="DATASPACE_NODE_DIR", help="Node directory.")]
+CONFIG_NAME = "node.toml"
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Directory for the node's config, keys and journal.")],
+    participant_id: Annotated[str, typer.Option(help="Your organisation's unified social credit code.")],
+    name: Annotated[str, typer.Option(help="A readable name for this factory.")] = "factory",
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="NAME=PATH of a CSV/Parquet file; repeatable.")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="Schema template for the datasets.")] = "steel",
+    accept_buyer: Annotated[
+        list[str] | None, typer.Option(help="Buyer id whose jobs are accepted ('*' for any); repeatable.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented node config (TOML) naming the datasets and what the node accepts."""
+    from contracts.identity import InvalidParticipantIdError, validate_participant_id
+    from node.config import render_config
+    from node.sampledata import profile_schema
+
+    try:
+        participant_id = validate_participant_id(participant_id)
+    except InvalidParticipantIdError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    target = directory / CONFIG_NAME
+    if target.exists() and not force:
+        err_console.print(f"[red]{target} exists[/red]; use --force to overwrite")
+        raise typer.Exit(1)
+    entries = []
+    for item in dataset or []:
+        ds_name, _, path = item.partition("=")
+        if not path:
+            raise typer.BadParameter(f"--dataset expects NAME=PATH, got {item!r}")
+        entries.append((ds_name, Path(path).resolve(), profile_schema(profile)))
+    accept = [(buyer, None) for buyer in (accept_buyer or [])]
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        render_config(node_name=name, participant_id=participant_id, datasets=entries, accept=accept)
+    )
+    console.print(f"wrote {target}")
+
+
+@app.command()
+def enroll(
+    coordinator: Annotated[str, typer.Option(help="Gateway of the coordinator, HOST:PORT or URL.")],
+    token: Annotated[str, typer.Option(help="One-time enrollment token from the operator.")],
+    node_dir: NodeDirOpt = Path("."),
+) -> None:
+    """Generate this node's key, get it certified by the operator CA, pin the CA."""
+    from node.config import load_config
+    from node.identity import enroll as do_enroll
+
+    try:
+        config = load_config(node_dir / CONFIG_NAME)
+        identity = do_enroll(node_dir, coordinator, token)
+    except (ConfigError, EnrollmentError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if identity.participant_id != config.participant_id:
+        err_console.print(
+            f"[yellow]warning[/yellow] enrolled as {identity.participant_id}, config says {config.participant_id}"
+        )
+    console.print(f"enrolled {identity.participant_id}; coordinator at {identity.grpc_target}")
+
+
+@app.command()
+def run(node_dir: NodeDirOpt = Path(".")) -> None:
+    """Dial out to the coordinator and take part in jobs until stopped (Ctrl-C)."""
+    from node.agent import run_agent
+
+    logging.basicConfig(
+        level=os.environ.get("DATASPACE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    try:
+        asyncio.run(run_agent(node_dir))
+    except (ConfigError, EnrollmentError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("sample-data")
+def sample_data(
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
+    profile: Annotated[str, typer.Option(help="Industry profile.")] = "steel",
+    rows: Annotated[int, typer.Option(min=1, help="Number of rows.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 0,
+    factory: Annotated[int, typer.Option(help="Factory index: each factory has its own traits.")] = 0,
+) -> None:
+    """Write realistic synthetic production data for trying the space out."""
+    from node.sampledata import generate
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    generate(output, profile=profile, rows=rows, seed=seed, factory_index=factory)
+    console.print(f"wrote {rows} rows of {profile} data to {output}")
+
+
+@app.command()
+def journal(
+    node_dir: NodeDirOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show what this node accepted, refused and computed."""
+    from node.journal import Journal
+
+    for entry in Journal(node_dir / "journal.jsonl").entries():
+        if as_json:
+            print(json.dumps(entry, ensure_ascii=False))
+        else:
+            details = {k: v for k, v in entry.items() if k not in ("time", "event")}
+            console.print(f"{entry['time']}  [bold]{entry['event']}[/bold]  {details}")
+
+
+def main() -> None:
+    app()

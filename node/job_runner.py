@@ -1,0 +1,128 @@
+"""One node's part in one job run: check the ticket, compute locally, then play the secure-aggregation client.
+
+The node trusts nobody blindly: before computing it verifies the coordinator's signature on the ticket,
+its freshness and single-use nonce, that it is named as a participant, and its own acceptance rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from contracts.exceptions import JobSpecError
+from contracts.jobspec import JobSpec, vector_layout
+from contracts.tickets import JobTicket, TicketError, verify_ticket
+from node.config import NodeConfig
+from node.exceptions import JobRefused
+from node.faults import Fault, die_if
+from node.identity import NodeIdentity
+from node.journal import Journal, NonceLedger
+from node.local_compute import local_vector
+from protocols import fixedpoint
+from protocols.exceptions import FixedPointOverflowError
+from protocols.fixedpoint import RingArray
+from protocols.secagg import client
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.messages import KeyTable, RelayedShares, UnmaskRequest
+
+from . import serde
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    identity: NodeIdentity
+    journal: Journal
+    nonces: NonceLedger
+    clock: Callable[[], datetime]
+    fault: Fault = Fault.NONE
+
+
+@dataclass
+class RunState:
+    ticket: JobTicket
+    secagg: client.ClientState
+    encoded: RingArray = field(repr=False)
+
+
+def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[JobTicket, JobSpec]:
+    """Every check a node makes before it touches its data; raises JobRefused with a reason code."""
+    try:
+        ticket = verify_ticket(
+            payload, signature, ctx.identity.ticket_public_key, now=ctx.clock(), nonce_unused=ctx.nonces.claim
+        )
+    except TicketError as exc:
+        raise JobRefused(exc.code, str(exc)) from exc
+    own_id = ctx.identity.participant_id
+    if own_id not in ticket.participants:
+        raise JobRefused("not_a_participant", "this node is not named in the ticket")
+    try:
+        spec = JobSpec.model_validate(ticket.spec)
+    except ValueError as exc:
+        raise JobRefused("invalid_spec", f"job spec is malformed: {exc}") from exc
+    if not ctx.config.accepts(ticket.buyer, spec.kind):
+        raise JobRefused("buyer_not_accepted", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}")
+    return ticket, spec
+
+
+async def start_run(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[RunState, serde.ClientMessage]:
+    """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
+    ticket, spec = check_ticket(ctx, payload, signature)
+    dataset = ctx.config.dataset(spec.dataset) if ctx.config.has_dataset(spec.dataset) else None
+    if dataset is None:
+        raise JobRefused("unknown_dataset", f"this node has no dataset {spec.dataset!r}")
+    try:
+        layout = vector_layout(spec, dataset.schema)
+    except JobSpecError as exc:
+        raise JobRefused("invalid_spec", str(exc)) from exc
+    if layout.length != ticket.vector_length:
+        raise JobRefused("layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}")
+    values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
+    encoded = _encode(values, ticket)
+    config = SecAggConfig(
+        session_id=ticket.session_id_bytes(),
+        participants=ticket.participants,
+        threshold=ticket.threshold,
+        ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
+        vector_length=ticket.vector_length,
+    )
+    state, message = client.advertise_keys(client.new_client(config, ctx.identity.participant_id))
+    ctx.journal.record(ctx.clock(), "job_accepted", job_id=ticket.job_id, run_id=ticket.run_id,
+                       buyer=ticket.buyer, kind=spec.kind, dataset=spec.dataset)
+    return RunState(ticket, state, encoded), message
+
+
+def _encode(values: np.ndarray, ticket: JobTicket) -> RingArray:
+    try:
+        return fixedpoint.encode(
+            values,
+            scale_bits=ticket.scale_bits,
+            ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
+            max_parties=len(ticket.participants),
+        )
+    except FixedPointOverflowError as exc:
+        raise JobRefused("overflow", f"local statistics exceed the fixed-point range: {exc}") from exc
+
+
+def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> serde.ClientMessage:
+    """Play one secure-aggregation round; the protocol state machine rejects anything out of order."""
+    if isinstance(message, KeyTable):
+        run.secagg, reply = client.share_keys(run.secagg, message)
+        return reply
+    if isinstance(message, RelayedShares):
+        die_if(ctx.fault, Fault.EXIT_BEFORE_MASKED_INPUT)
+        run.secagg, masked = client.masked_input(run.secagg, message, run.encoded)
+        return masked
+    if isinstance(message, UnmaskRequest):
+        # The request proves the coordinator holds our masked input: dying now leaves us included.
+        die_if(ctx.fault, Fault.EXIT_AFTER_MASKED_INPUT)
+        run.secagg, shares = client.unmask(run.secagg, message)
+        return shares
+    raise TypeError(f"unexpected message {message!r}")

@@ -1,0 +1,69 @@
+"""Messages of the four rounds, as plain frozen dataclasses; vectors travel packed as little-endian bytes.
+
+Every ``sender`` field must be filled in (or checked) by the transport from the authenticated peer identity.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PublicKeys:
+    cipher_public: bytes  # c_u: agreed with peers to encrypt the shares relayed through the server
+    mask_public: bytes  # s_u: agreed with peers to seed the pairwise masks
+
+
+@dataclass(frozen=True)
+class AdvertiseKeys:
+    """Round 0, client to server."""
+
+    sender: str
+    keys: PublicKeys
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    """Server to every client in U1: the public keys of all clients that advertised."""
+
+    keys: Mapping[str, PublicKeys]
+
+
+@dataclass(frozen=True)
+class ShareKeys:
+    """Round 1, client to server: one share envelope per other client in U1, keyed by recipient."""
+
+    sender: str
+    envelopes: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class RelayedShares:
+    """Server to client ``recipient``: envelopes addressed to it, keyed by sender (all of U2 but itself)."""
+
+    recipient: str
+    envelopes: Mapping[str, bytes]
+
+
+@dataclass(frozen=True)
+class MaskedInput:
+    """Round 2, client to server: y_u packed as ``vector_length`` little-endian ring elements."""
+
+    sender: str
+    masked: bytes
+
+
+@dataclass(frozen=True)
+class UnmaskRequest:
+    """Server to every survivor: U3 (sent masked input) and dropped = U2 minus U3."""
+
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnmaskResponse:
+    """Round 3, client to server: shares of b_v for v in U3 and of v's mask secret key for v dropped."""
+
+    sender: str
+    self_mask_shares: Mapping[str, bytes]
+    mask_key_shares: Mapping[str, bytes]
