@@ -1,7 +1,7 @@
 """Turn the securely summed statistics vector of a job into its JSON-ready result.
 
-Only the sum over all contributing factories reaches this code; it applies the layout of
-``contracts.jobspec.vector_layout`` in reverse (undoing the centring) and never sees a single factory's vector.
+Only the sum over all contributing factories reaches this code: it reads the layout of
+``contracts.jobspec.vector_layout`` back (undoing the centring) and never sees a single factory's vector.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _count(value: float) -> int:
 
 
 def _num(value: float) -> float | None:
-    """A JSON-safe float: non-finite values become null."""
+    """Make a JSON-safe float: non-finite values become null."""
     value = float(value)
     return value if math.isfinite(value) else None
 
@@ -163,7 +163,9 @@ def _regression(spec: JobSpec, layout: VectorLayout, v: FloatArray) -> dict[str,
         sigma = math.sqrt(sigma2)
         transform = np.concatenate(([1.0], -centres))  # gradient of the raw intercept w.r.t. beta
         variances = [float(transform @ inverse @ transform), *np.diag(inverse)[1:]]
-        errors = {name: _num(math.sqrt(max(sigma2 * var, 0.0))) for name, var in zip(names, variances, strict=True)}
+        errors = {
+            name: _num(math.sqrt(max(sigma2 * var, 0.0))) for name, var in zip(names, variances, strict=True)
+        }
     return {
         "target": target,
         "features": features,

@@ -7,6 +7,7 @@ the vector every node computes follows from the spec and the schema alone, so al
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -235,7 +236,7 @@ def _bin_terms(name: str, edges: Sequence[float]) -> list[Term]:
     last = len(edges) - 2
     return [
         Term(bin_field=name, bin_lo=lo, bin_hi=hi, bin_closed=(i == last))
-        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        for i, (lo, hi) in enumerate(itertools.pairwise(edges))
     ]
 
 
@@ -296,7 +297,9 @@ def _check_kind_parameters(spec: JobSpec) -> None:
     }
     for name, wanted in wants.items():
         if wanted and not given[name]:
-            raise JobSpecError(SpecErrorCode.MISSING_PARAMETER, f"{kind} needs {name}", kind=kind, parameter=name)
+            raise JobSpecError(
+                SpecErrorCode.MISSING_PARAMETER, f"{kind} needs {name}", kind=kind, parameter=name
+            )
         if given[name] and not wanted:
             raise JobSpecError(
                 SpecErrorCode.UNEXPECTED_PARAMETER, f"{kind} takes no {name}", kind=kind, parameter=name
@@ -351,7 +354,7 @@ def _check_bins(edges: Sequence[float], field: FieldSpec) -> None:
         problem = f"a histogram needs between 2 and {MAX_BIN_EDGES} bin edges"
     elif not all(math.isfinite(e) for e in edges):
         problem = "bin edges must be finite"
-    elif any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=True)):
+    elif any(b <= a for a, b in itertools.pairwise(edges)):
         problem = "bin edges must be strictly increasing"
     elif edges[0] < field.lower or edges[-1] > field.upper:
         problem = f"bin edges must lie within the bounds [{field.lower:g}, {field.upper:g}] of {field.name!r}"

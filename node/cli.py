@@ -38,6 +38,7 @@ def init(
 ) -> None:
     """Write a commented node config (TOML) naming the datasets and what the node accepts."""
     from contracts.identity import InvalidParticipantIdError, validate_participant_id
+    from contracts.jobspec import JobKind
     from node.config import render_config
     from node.sampledata import profile_schema
 
@@ -54,8 +55,9 @@ def init(
         ds_name, _, path = item.partition("=")
         if not path:
             raise typer.BadParameter(f"--dataset expects NAME=PATH, got {item!r}")
-        entries.append((ds_name, Path(path).resolve(), profile_schema(profile)))
-    accept = [(buyer, None) for buyer in (accept_buyer or [])]
+        schema = profile_schema(profile).model_copy(update={"name": ds_name})
+        entries.append((ds_name, Path(path).resolve(), schema))
+    accept = [(buyer, list(JobKind)) for buyer in (accept_buyer or [])]
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(
         render_config(node_name=name, participant_id=participant_id, datasets=entries, accept=accept)

@@ -18,7 +18,7 @@ from contracts.exceptions import JobSpecError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig
-from node.exceptions import JobRefused
+from node.exceptions import ConfigError, JobRefused
 from node.faults import Fault, die_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
@@ -75,9 +75,10 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[Jo
 async def start_run(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[RunState, serde.ClientMessage]:
     """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
     ticket, spec = check_ticket(ctx, payload, signature)
-    dataset = ctx.config.dataset(spec.dataset) if ctx.config.has_dataset(spec.dataset) else None
-    if dataset is None:
-        raise JobRefused("unknown_dataset", f"this node has no dataset {spec.dataset!r}")
+    try:
+        dataset = ctx.config.dataset(spec.dataset)
+    except ConfigError as exc:
+        raise JobRefused("unknown_dataset", f"this node has no dataset {spec.dataset!r}") from exc
     try:
         layout = vector_layout(spec, dataset.schema)
     except JobSpecError as exc:

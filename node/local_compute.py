@@ -50,7 +50,7 @@ _COMPARISONS = {
     FilterOp.GT: ">",
     FilterOp.GE: ">=",
 }
-_CONNECTION_CONFIG = {
+_CONNECTION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     # A factory node must not fetch code at run time.
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
@@ -121,7 +121,9 @@ def build_query(
         if f.type is FieldType.CATEGORY
     ]
     conditions += [_condition(item, schema.field(item.field), params) for item in spec.filters]
-    centred = [f"{quote(name)} - {params.bind(layout.centres[name])} AS z{i}" for i, name in enumerate(measured)]
+    centred = [
+        f"{quote(name)} - {params.bind(layout.centres[name])} AS z{i}" for i, name in enumerate(measured)
+    ]
     group = [quote(spec.group_by)] if spec.group_by else []
     kept = ", ".join([*group, *(quote(name) for name in measured), *centred]) or "one"
     aggregates = ", ".join(_aggregate(term, measured, params) for term in layout.terms)
@@ -129,8 +131,7 @@ def build_query(
         f"WITH typed AS (SELECT {typed} FROM {_source(fmt, params.bind(files))}),\n"
         f"clipped AS (SELECT {clipped} FROM typed),\n"
         f"eligible AS (SELECT {kept} FROM clipped WHERE {' AND '.join(conditions) or 'TRUE'})\n"
-        f"SELECT {', '.join([*group, aggregates])} FROM eligible"
-        + (f" GROUP BY {group[0]}" if group else "")
+        f"SELECT {', '.join([*group, aggregates])} FROM eligible" + (f" GROUP BY {group[0]}" if group else "")
     )
     return sql, params.values
 

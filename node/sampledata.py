@@ -43,7 +43,7 @@ _MOBILE_PREFIXES = [
 
 
 def profile_schema(profile: str = "steel") -> DatasetSchema:
-    """The public schema of a sample-data profile."""
+    """Return the public schema of a sample-data profile."""
     if profile != "steel":
         raise ValueError(f"unknown sample-data profile {profile!r}; known: {', '.join(PROFILES)}")
     return DatasetSchema(
@@ -122,7 +122,9 @@ def _steel_columns(rows: int, rng: np.random.Generator, factory: int) -> dict[st
         + 8.0 * (shift == 2)
         + rng.normal(0, 12, rows)
     )
-    throughput = _STEP_THROUGHPUT[step] * traits["throughput_scale"] - 0.15 * (energy - 450) + rng.normal(0, 15, rows)
+    throughput = (
+        _STEP_THROUGHPUT[step] * traits["throughput_scale"] - 0.15 * (energy - 450) + rng.normal(0, 15, rows)
+    )
     log_defect = np.log(1.1) + 0.012 * (temp - 1600) + 0.15 * (shift == 2) + traits["defect_offset"]
     defect = np.exp(log_defect + rng.normal(0, 0.35, rows))
     cycle = np.rint(_STEP_CYCLE[step] * traits["cycle_scale"] + rng.normal(0, 5, rows)).astype(np.int64)
@@ -187,7 +189,9 @@ def _labels(labels: list[str], codes: NDArray[np.int64]) -> list[str]:
     return np.array(labels, dtype=object)[codes].tolist()  # type: ignore[no-any-return]
 
 
-def _formatted(values: NDArray[np.float64], decimals: int, rng: np.random.Generator, missing: float) -> list[str]:
+def _formatted(
+    values: NDArray[np.float64], decimals: int, rng: np.random.Generator, missing: float
+) -> list[str]:
     """Round for the CSV and blank out a share of cells, as sensor dropouts leave them."""
     text = list(map(f"{{:.{decimals}f}}".format, values.tolist()))
     for index in np.flatnonzero(rng.random(len(values)) < missing).tolist():

@@ -1,4 +1,4 @@
-"""Checkpoints (c2sp.org/tlog-checkpoint) and witness cosignatures over them (c2sp.org/tlog-cosignature, Ed25519).
+"""Checkpoints (c2sp.org/tlog-checkpoint) and Ed25519 witness cosignatures (c2sp.org/tlog-cosignature).
 
 A checkpoint body is the note text a log signs; a cosignature is one more note signature line from a witness.
 """
@@ -72,7 +72,7 @@ def parse_checkpoint(body: str) -> Checkpoint:
 
 
 def cosigned_message(checkpoint_body: str, timestamp: int) -> bytes:
-    """What an Ed25519 witness signs: a header line, a time line, then the checkpoint body."""
+    """Build what an Ed25519 witness signs: a header line, a time line, then the checkpoint body."""
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_body}".encode()
 
 
@@ -123,7 +123,9 @@ class WitnessKey:
         return self._name
 
     def verifier(self) -> WitnessVerifier:
-        return WitnessVerifier(self._name, self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        return WitnessVerifier(
+            self._name, self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        )
 
     def key_string(self) -> str:
         return encode_key(self._name, self.verifier().key_id, COSIGNATURE, self._seed, private=True)
@@ -136,7 +138,7 @@ class WitnessKey:
 
 
 def cosignature_timestamp(signature: bytes) -> int:
-    """The POSIX time carried by a cosignature blob (after its key ID)."""
+    """Return the POSIX time carried by a cosignature blob (the part after its key ID)."""
     if len(signature) != 8 + 64:
         raise SignatureError("a cosignature is an 8-byte timestamp and a 64-byte signature")
     timestamp = int.from_bytes(signature[:8], "big")
@@ -152,7 +154,7 @@ def _unix_seconds(now: datetime) -> int:
 
 
 def cosign(checkpoint_body: str, witness_key: WitnessKey, now: datetime) -> str:
-    """The witness's signature line (ending in a newline) over a checkpoint body, stamped with ``now``."""
+    """Return the witness's signature line (with its newline) over a checkpoint body, stamped ``now``."""
     parse_checkpoint(checkpoint_body)
     verifier = witness_key.verifier()
     blob = witness_key.sign_at(checkpoint_body, _unix_seconds(now))

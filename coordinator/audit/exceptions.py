@@ -1,16 +1,16 @@
 """Errors of the audit log; callers map them to HTTP or gRPC status codes only at the edges.
 
-    AuditError
-    ├── ProofError               an inclusion or consistency proof does not verify
-    ├── NoteError                a signed note cannot be trusted
-    │   ├── MalformedNoteError   not a well-formed note (encoding, layout, base64)
-    │   ├── KeyFormatError       a signer or verifier key string is malformed
-    │   ├── UnverifiedNoteError  no signature from a known key
-    │   └── SignatureError       a signature from a known key does not verify
-    ├── CheckpointError          a checkpoint body breaks the tlog-checkpoint format
-    ├── EntryError               an audit entry cannot be encoded or decoded canonically
-    ├── LogRangeError            an index or tree size outside the log as it stands
-    └── TamperError              the stored log disagrees with itself or its signed checkpoints
+AuditError
+├── ProofError               an inclusion or consistency proof does not verify
+├── NoteError                a signed note cannot be trusted
+│   ├── MalformedNoteError   not a well-formed note (encoding, layout, base64)
+│   ├── KeyFormatError       a signer or verifier key string is malformed
+│   ├── UnverifiedNoteError  no signature from a known key
+│   └── SignatureError       a signature from a known key does not verify
+├── CheckpointError          a checkpoint body breaks the tlog-checkpoint format
+├── EntryError               an audit entry cannot be encoded or decoded canonically
+├── LogRangeError            an index or tree size outside the log as it stands
+└── TamperError              the stored log disagrees with itself or its signed checkpoints
 """
 
 from __future__ import annotations

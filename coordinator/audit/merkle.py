@@ -1,6 +1,6 @@
 """RFC 9162 Merkle tree hashing, proof generation from stored perfect-subtree hashes, and proof verification.
 
-Pure functions: a store only has to answer "hash of perfect subtree (level, index)" look-ups, O(log n) per proof.
+Pure functions: a store only answers "hash of perfect subtree (level, index)" look-ups, O(log n) per proof.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def range_nodes(begin: int, end: int) -> list[NodeID]:
-    """The maximal perfect subtrees that tile leaves [begin, end), left to right."""
+    """List the maximal perfect subtrees that tile leaves [begin, end), left to right."""
     nodes: list[NodeID] = []
     while begin < end:
         level = (end - begin).bit_length() - 1
@@ -103,7 +103,7 @@ def root_from_leaves(hashes: Iterable[bytes]) -> bytes:
 
 
 def _split(n: int) -> int:
-    """The largest power of two smaller than n (n >= 2)."""
+    """Return the largest power of two smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)
 
 
@@ -181,7 +181,7 @@ def _shift_while_even(fn: int, sn: int) -> tuple[int, int]:
 
 
 def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
-    """The root implied by an inclusion proof, following RFC 9162 §2.1.3.2."""
+    """Compute the root an inclusion proof implies, following RFC 9162 §2.1.3.2."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
     _check_hashes([leaf], "leaf hash")

@@ -73,7 +73,7 @@ class Note:
 
 
 def b64decode_strict(text: str) -> bytes:
-    """Standard base64 that must re-encode to the same text (no stray bits, padding or whitespace)."""
+    """Decode standard base64 that re-encodes to the same text (no stray bits, padding or whitespace)."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -194,7 +194,7 @@ def _check_text(text: str) -> None:
 
 
 def sign_note(text: str, signer: Signer) -> str:
-    """The signed note: text, a blank line, and the signer's signature line."""
+    """Return the signed note: text, a blank line, and the signer's signature line."""
     _check_text(text)
     return text + "\n" + Signature(signer.name, signer.key_id, signer.sign(text.encode())).line()
 

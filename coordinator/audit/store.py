@@ -166,7 +166,7 @@ class AuditLog:
             return note
 
     def add_cosignature(self, size: int, signature_line: str, witness: WitnessVerifier) -> None:
-        """Store a witness's cosignature of the checkpoint at ``size`` after checking it; repeats are ignored."""
+        """Check and store a witness's cosignature of the checkpoint at ``size``; repeats are ignored."""
         note = self.checkpoint_at(size)
         verify_cosignature(split_note(note)[0], signature_line, witness)
         sig = parse_signature_line(signature_line.removesuffix("\n"))
@@ -230,7 +230,7 @@ class AuditLog:
             return merkle.consistency_proof(first, second, lambda ids: read_nodes(conn, ids))
 
     def latest_checkpoint(self) -> str | None:
-        """The newest signed checkpoint with every stored cosignature, or None before the first one."""
+        """Return the newest signed checkpoint with its cosignatures, or None before the first one."""
         with self._engine.connect() as conn:
             latest = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
             return None if latest is None else self._with_cosignatures(conn, latest.size, latest.note)

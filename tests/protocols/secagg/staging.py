@@ -61,9 +61,9 @@ class Recording:
     aggregate: RingArray
 
 
-def record_run(cfg: SecAggConfig | None = None, seed: int = 0) -> Recording:
+def record_run(cfg: SecAggConfig | None = None, seed: int = 0, input_seed: int | None = None) -> Recording:
     cfg = cfg or make_config()
-    inputs = random_inputs(cfg, seed)
+    inputs = random_inputs(cfg, seed if input_seed is None else input_seed)
     rb = det_randbytes(seed)
     S = server.ServerStage
     states = {u: client.new_client(cfg, u) for u in cfg.participants}
