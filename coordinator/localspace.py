@@ -59,16 +59,17 @@ class LocalSpace:
         self.coordinator_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.coordinator_dir / "endpoints.json"
         endpoints.unlink(missing_ok=True)
-        log = (self.coordinator_dir / "coordinator.log").open("ab")
-        self.coordinator = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "coordinator", "serve", "--data-dir", str(self.coordinator_dir),
-             "--grpc-port", "0", "--http-port", "0", *self.coordinator_args],
-            stdout=log, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True,
-        )
+        log = self.coordinator_dir / "coordinator.log"
+        with log.open("ab") as sink:  # the child keeps its own descriptor
+            self.coordinator = subprocess.Popen(
+                [sys.executable, "-m", "coordinator", "coordinator", "serve", "--data-dir",
+                 str(self.coordinator_dir), "--grpc-port", "0", "--http-port", "0", *self.coordinator_args],
+                stdout=sink, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not endpoints.exists():
             if self.coordinator.poll() is not None:
-                raise RuntimeError(f"coordinator exited with {self.coordinator.returncode}; see {log.name}")
+                raise RuntimeError(f"coordinator exited with {self.coordinator.returncode}; see {log}")
             if time.monotonic() > deadline:
                 raise TimeoutError("coordinator did not start in time")
             time.sleep(0.05)
@@ -96,15 +97,24 @@ class LocalSpace:
         return factory
 
     def start_node(self, factory: Factory, env: dict[str, str] | None = None) -> None:
-        log = (factory.directory / "node.log").open("ab")
-        factory.process = subprocess.Popen(
-            [sys.executable, "-m", "node", "run", "--dir", str(factory.directory)],
-            stdout=log, stderr=subprocess.STDOUT, env=self._env(env or {}), start_new_session=True,
-        )
+        with (factory.directory / "node.log").open("ab") as sink:
+            factory.process = subprocess.Popen(
+                [sys.executable, "-m", "node", "run", "--dir", str(factory.directory)],
+                stdout=sink, stderr=subprocess.STDOUT, env=self._env(env or {}), start_new_session=True,
+            )
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:
         with self.operator() as operator:
             operator.wait_for_nodes(count, timeout=timeout)
+
+    def wait_for_nodes_exactly(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until exactly ``count`` nodes are connected (e.g. after stopping one)."""
+        deadline = time.monotonic() + timeout
+        with self.operator() as operator:
+            while len(operator.nodes()) != count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"expected {count} connected nodes")
+                time.sleep(0.1)
 
     def enroll_buyer(self, participant_id: str = BUYER_ID) -> GatewayClient:
         with self.operator() as operator:

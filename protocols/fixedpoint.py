@@ -94,7 +94,7 @@ def _raise_at_first(bad: npt.NDArray[np.bool_], values: FloatArray, reason: str)
     if not bad.any():
         return
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
-    raise FixedPointOverflowError(f"value {values[index]!r} at index {index} {reason}", index)
+    raise FixedPointOverflowError(f"value {float(values[index])!r} at index {index} {reason}", index)
 
 
 def _check_ring(ring_bits: int) -> None:

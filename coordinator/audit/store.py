@@ -5,6 +5,7 @@ An append costs O(log n) database work: one entry row, the subtree hashes it com
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,19 +27,13 @@ from coordinator.audit.entries import AuditEntry, format_time, new_entry
 from coordinator.audit.exceptions import AuditError, LogRangeError, TamperError
 from coordinator.audit.note import Signer, parse_signature_line, sign_note, split_note
 from coordinator.audit.tables import (
-    AuditCheckpointRow,
-    AuditCosignatureRow,
-    AuditEntryRow,
-    AuditNodeRow,
-    AuditSubjectRow,
+    CHECKPOINTS,
+    COSIGNATURES,
+    ENTRIES,
+    NODES,
+    SUBJECTS,
     create_audit_tables,
 )
-
-ENTRIES = AuditEntryRow.__table__  # type: ignore[attr-defined]
-NODES = AuditNodeRow.__table__  # type: ignore[attr-defined]
-SUBJECTS = AuditSubjectRow.__table__  # type: ignore[attr-defined]
-CHECKPOINTS = AuditCheckpointRow.__table__  # type: ignore[attr-defined]
-COSIGNATURES = AuditCosignatureRow.__table__  # type: ignore[attr-defined]
 
 _APPEND_ATTEMPTS = 5
 _LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -177,11 +172,8 @@ class AuditLog:
             "timestamp": cosignature_timestamp(sig.signature),
             "line": sig.line(),
         }
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(insert(COSIGNATURES), [row])
-        except IntegrityError:
-            pass  # this witness already cosigned this size
+        with contextlib.suppress(IntegrityError), self._engine.begin() as conn:
+            conn.execute(insert(COSIGNATURES), [row])  # a repeat by the same witness is a no-op
 
     # -- reading ----------------------------------------------------------------------------------
     def size(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, SmallInteger, Text
+from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, SmallInteger, Table, Text
 from sqlmodel import Field, SQLModel
 
 # 64-bit on PostgreSQL; on SQLite a plain INTEGER primary key is the rowid itself.
@@ -72,10 +72,12 @@ class AuditCosignatureRow(SQLModel, table=True):
     line: str = Field(sa_column=Column("line", Text, nullable=False))
 
 
-AUDIT_TABLES = tuple(
-    model.__table__  # type: ignore[attr-defined]
-    for model in (AuditEntryRow, AuditNodeRow, AuditSubjectRow, AuditCheckpointRow, AuditCosignatureRow)
-)
+ENTRIES: Table = AuditEntryRow.__table__  # type: ignore[attr-defined]
+NODES: Table = AuditNodeRow.__table__  # type: ignore[attr-defined]
+SUBJECTS: Table = AuditSubjectRow.__table__  # type: ignore[attr-defined]
+CHECKPOINTS: Table = AuditCheckpointRow.__table__  # type: ignore[attr-defined]
+COSIGNATURES: Table = AuditCosignatureRow.__table__  # type: ignore[attr-defined]
+AUDIT_TABLES = (ENTRIES, NODES, SUBJECTS, CHECKPOINTS, COSIGNATURES)
 
 
 def create_audit_tables(engine: Engine) -> None:

@@ -16,7 +16,7 @@ from coordinator.audit.checkpoint import WitnessVerifier, parse_checkpoint, veri
 from coordinator.audit.entries import AuditEntry
 from coordinator.audit.exceptions import AuditError, TamperError
 from coordinator.audit.note import NoteVerifier, open_note, parse_signature_line
-from coordinator.audit.store import CHECKPOINTS, COSIGNATURES, ENTRIES, NODES, SUBJECTS
+from coordinator.audit.tables import CHECKPOINTS, COSIGNATURES, ENTRIES, NODES, SUBJECTS
 
 _CHUNK = 4096
 _MAX_LEVEL = 64

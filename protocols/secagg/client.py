@@ -1,8 +1,4 @@
-"""Client side of secure aggregation as a state machine: one pure function per round.
-
-Stages: INIT -advertise_keys-> KEYS_ADVERTISED -share_keys-> SHARES_SENT -masked_input-> MASKED_INPUT_SENT
--unmask-> DONE. Every function returns a new state and the message to send; the input state is unchanged.
-"""
+"""Client side of secure aggregation: a state machine with one pure function per round."""
 
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +29,12 @@ _T = TypeVar("_T")
 
 
 class ClientStage(Enum):
+    """Client stages.
+
+    INIT -advertise_keys-> KEYS_ADVERTISED -share_keys-> SHARES_SENT -masked_input-> MASKED_INPUT_SENT
+    -unmask-> DONE. Each round function returns the new state and its reply; the input state is never changed.
+    """
+
     INIT = "init"
     KEYS_ADVERTISED = "keys_advertised"
     SHARES_SENT = "shares_sent"

@@ -1,8 +1,6 @@
-"""Server side of secure aggregation as a state machine: collect one round's messages, then close the round.
+"""Server side of secure aggregation: a state machine that collects a round's messages, then closes the round.
 
-Stages: COLLECTING_KEYS -close_keys-> COLLECTING_SHARES -close_shares-> COLLECTING_MASKED_INPUTS
--close_masked_inputs-> COLLECTING_UNMASKING -close_unmasking-> DONE. ``receive_*`` functions add one message;
-``close_*`` functions fix the round's participant set and return the outgoing messages (or the aggregate).
+``receive_*`` adds one client message; ``close_*`` fixes the round's participants and returns what to send.
 """
 
 from collections.abc import Collection, Mapping
@@ -30,6 +28,12 @@ from protocols.secagg.shamir import combine_secret
 
 
 class ServerStage(Enum):
+    """Server stages; each ``receive_*`` keeps the stage, each ``close_*`` moves to the next.
+
+    COLLECTING_KEYS -close_keys-> COLLECTING_SHARES -close_shares-> COLLECTING_MASKED_INPUTS
+    -close_masked_inputs-> COLLECTING_UNMASKING -close_unmasking-> DONE.
+    """
+
     COLLECTING_KEYS = "collecting_keys"
     COLLECTING_SHARES = "collecting_shares"
     COLLECTING_MASKED_INPUTS = "collecting_masked_inputs"
@@ -117,8 +121,9 @@ def receive_unmasking(state: ServerState, message: UnmaskResponse) -> ServerStat
         state.dropped
     ):
         raise InvalidMessageError(f"{message.sender!r} sent shares for the wrong parties")
-    lengths = {len(s) for s in (*message.self_mask_shares.values(), *message.mask_key_shares.values())}
-    if not lengths <= {SEED_BYTES}:
+    if any(len(s) != SEED_BYTES for s in message.self_mask_shares.values()) or any(
+        len(s) != KEY_BYTES for s in message.mask_key_shares.values()
+    ):
         raise InvalidMessageError(f"{message.sender!r} sent shares of the wrong length")
     return replace(state, responses={**state.responses, message.sender: message})
 

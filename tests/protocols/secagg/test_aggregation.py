@@ -44,7 +44,7 @@ def drop_pattern(order: list[str], remaining: list[int]) -> dict[str, DropPoint]
     return drops
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(scenario=scenarios(enough=True), data=st.data())
 def test_aggregate_is_exact_sum_of_survivors(
     scenario: tuple[int, int, int, int, list[int], int], data: st.DataObject
@@ -57,7 +57,9 @@ def test_aggregate_is_exact_sum_of_survivors(
 
     result = simulate(cfg, inputs, drops, randbytes=det_randbytes(seed))
 
-    expected_u3 = {u for u in cfg.participants if drops.get(u, DropPoint.BEFORE_UNMASK) is DropPoint.BEFORE_UNMASK}
+    expected_u3 = {
+        u for u in cfg.participants if drops.get(u, DropPoint.BEFORE_UNMASK) is DropPoint.BEFORE_UNMASK
+    }
     assert set(result.survivors) == expected_u3
     assert set(result.dropped) == {u for u, p in drops.items() if p is DropPoint.BEFORE_MASKED_INPUT}
     assert result.aggregate.dtype == ring_dtype(ring_bits)
@@ -68,7 +70,9 @@ def test_aggregate_is_exact_sum_of_survivors(
 
 @settings(max_examples=30, deadline=None)
 @given(scenario=scenarios(enough=False))
-def test_too_few_parties_refuse_without_aggregate(scenario: tuple[int, int, int, int, list[int], int]) -> None:
+def test_too_few_parties_refuse_without_aggregate(
+    scenario: tuple[int, int, int, int, list[int], int],
+) -> None:
     n, t, ring_bits, length, remaining, seed = scenario
     cfg = make_config(n, t, ring_bits, length)
     drops = drop_pattern(list(cfg.participants), remaining)

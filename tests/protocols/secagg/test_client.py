@@ -127,7 +127,9 @@ def test_unmask_reveals_b_shares_of_survivors_and_key_shares_of_dropped(recordin
         (("factory-0", "factory-0", "factory-1", "factory-2"), ("factory-3",)),  # duplicate
     ],
 )
-def test_unmask_rejects_inconsistent_sets(recording: Recording, survivors: tuple[str, ...], dropped: tuple[str, ...]) -> None:
+def test_unmask_rejects_inconsistent_sets(
+    recording: Recording, survivors: tuple[str, ...], dropped: tuple[str, ...]
+) -> None:
     with pytest.raises(InvalidMessageError):
         client.unmask(recording.clients[ClientStage.MASKED_INPUT_SENT], UnmaskRequest(survivors, dropped))
 

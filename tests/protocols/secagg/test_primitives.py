@@ -20,7 +20,9 @@ def test_frame_round_trip(fields: list[bytes]) -> None:
     assert unframe(frame(*fields), len(fields)) == tuple(fields)
 
 
-@pytest.mark.parametrize("data", [b"\x00\x00", b"\x00\x00\x00\x05abc", frame(b"ab") + b"!", frame(b"a", b"b")])
+@pytest.mark.parametrize(
+    "data", [b"\x00\x00", b"\x00\x00\x00\x05abc", frame(b"ab") + b"!", frame(b"a", b"b")]
+)
 def test_unframe_rejects_malformed(data: bytes) -> None:
     with pytest.raises(InvalidMessageError):
         unframe(data, 1)

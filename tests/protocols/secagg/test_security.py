@@ -65,7 +65,10 @@ def test_server_cannot_open_relayed_envelopes(recording: Recording) -> None:
     ids = {"session_id": cfg.session_id, "sender": sender, "recipient": recipient}
     # The server knows every public key, but no secret key: its best attempts use a key pair of its own.
     own = generate_keypair()
-    for guessed_peer in (recording.table.keys[sender].cipher_public, recording.table.keys[recipient].cipher_public):
+    for guessed_peer in (
+        recording.table.keys[sender].cipher_public,
+        recording.table.keys[recipient].cipher_public,
+    ):
         with pytest.raises(InvalidMessageError):
             open_shares(share_key(own.secret, guessed_peer, **ids), envelope, **ids)
     with pytest.raises(InvalidMessageError):

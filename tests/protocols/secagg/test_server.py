@@ -29,7 +29,7 @@ def test_receive_keys_rejects_unknown_duplicate_and_malformed(recording: Recordi
 
 
 def test_close_keys_sends_one_table_to_each_member(recording: Recording) -> None:
-    state, tables = server.close_keys(recording.server_full[S.COLLECTING_KEYS])
+    _, tables = server.close_keys(recording.server_full[S.COLLECTING_KEYS])
     assert set(tables) == set(recording.config.participants)
     assert all(table == recording.table for table in tables.values())
     assert list(recording.table.keys) == list(recording.config.participants)  # participant order

@@ -34,7 +34,10 @@ SERVER_CALLS: dict[str, tuple[ServerStage, ServerCall]] = {
         lambda s, r: server.receive_masked_input(s, r.masked),
     ),
     "close_masked_inputs": (ServerStage.COLLECTING_MASKED_INPUTS, lambda s, r: server.close_masked_inputs(s)),
-    "receive_unmasking": (ServerStage.COLLECTING_UNMASKING, lambda s, r: server.receive_unmasking(s, r.response)),
+    "receive_unmasking": (
+        ServerStage.COLLECTING_UNMASKING,
+        lambda s, r: server.receive_unmasking(s, r.response),
+    ),
     "close_unmasking": (ServerStage.COLLECTING_UNMASKING, lambda s, r: server.close_unmasking(s)),
 }
 
