@@ -14,6 +14,7 @@ are schema identifiers (validated against a strict pattern) and are quoted as we
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -67,11 +68,18 @@ def local_vector(
     files = _checked_files(dataset_files)
     sql, params = build_query(spec, schema, layout, files, fmt)
     try:
-        with duckdb.connect(":memory:", config=_CONNECTION_CONFIG) as con:
+        with _engine().cursor() as con:
             rows = con.execute(sql, params).fetchall()
     except duckdb.Error as exc:
         raise LocalComputeError(f"cannot compute {spec.kind} over {len(files)} file(s): {exc}") from exc
     return _assemble(layout, rows)
+
+
+@functools.cache
+def _engine() -> duckdb.DuckDBPyConnection:
+    """One in-memory engine per process: opening a database costs more than a small query, and jobs leave
+    no state in it (each runs on its own cursor)."""
+    return duckdb.connect(":memory:", config=_CONNECTION_CONFIG)
 
 
 def _checked_files(dataset_files: Sequence[Path]) -> list[str]:

@@ -63,8 +63,13 @@ def new_server(config: SecAggConfig) -> ServerState:
 def receive_keys(state: ServerState, message: AdvertiseKeys) -> ServerState:
     _require(state, ServerStage.COLLECTING_KEYS)
     _check_sender(message.sender, state.config.participants, state.keys)
-    if len(message.keys.cipher_public) != KEY_BYTES or len(message.keys.mask_public) != KEY_BYTES:
+    new = (message.keys.cipher_public, message.keys.mask_public)
+    if any(len(k) != KEY_BYTES for k in new):
         raise InvalidMessageError(f"public keys of {message.sender!r} have the wrong length")
+    # Clients refuse a table that repeats a key, so one copied key would otherwise stop the whole run.
+    seen = {k for keys in state.keys.values() for k in (keys.cipher_public, keys.mask_public)}
+    if new[0] == new[1] or seen.intersection(new):
+        raise InvalidMessageError(f"public keys of {message.sender!r} repeat a key already advertised")
     return replace(state, keys={**state.keys, message.sender: message.keys})
 
 
@@ -117,14 +122,8 @@ def close_masked_inputs(state: ServerState) -> tuple[ServerState, dict[str, Unma
 def receive_unmasking(state: ServerState, message: UnmaskResponse) -> ServerState:
     _require(state, ServerStage.COLLECTING_UNMASKING)
     _check_sender(message.sender, state.u3, state.responses)
-    if message.self_mask_shares.keys() != set(state.u3) or message.mask_key_shares.keys() != set(
-        state.dropped
-    ):
-        raise InvalidMessageError(f"{message.sender!r} sent shares for the wrong parties")
-    if any(len(s) != SEED_BYTES for s in message.self_mask_shares.values()) or any(
-        len(s) != KEY_BYTES for s in message.mask_key_shares.values()
-    ):
-        raise InvalidMessageError(f"{message.sender!r} sent shares of the wrong length")
+    _check_share_set(message.sender, message.self_mask_shares, state.u3, SEED_BYTES)
+    _check_share_set(message.sender, message.mask_key_shares, state.dropped, KEY_BYTES)
     return replace(state, responses={**state.responses, message.sender: message})
 
 
@@ -177,6 +176,13 @@ def _check_sender(sender: str, expected: Collection[str], seen: Mapping[str, obj
         raise InvalidMessageError(f"{sender!r} is not expected to send in this round")
     if sender in seen:
         raise InvalidMessageError(f"{sender!r} already sent its message for this round")
+
+
+def _check_share_set(sender: str, shares: Mapping[str, bytes], owners: tuple[str, ...], size: int) -> None:
+    if shares.keys() != set(owners):
+        raise InvalidMessageError(f"{sender!r} sent shares for the wrong parties")
+    if any(len(share) != size for share in shares.values()):
+        raise InvalidMessageError(f"{sender!r} sent shares of the wrong length")
 
 
 def _check_threshold(state: ServerState, count: int, what: str) -> None:

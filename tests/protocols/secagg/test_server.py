@@ -22,6 +22,11 @@ def test_receive_keys_rejects_unknown_duplicate_and_malformed(recording: Recordi
         (start, dataclasses.replace(message, sender="outsider")),
         (once, message),
         (start, AdvertiseKeys(message.sender, PublicKeys(b"short", message.keys.mask_public))),
+        (
+            start,
+            AdvertiseKeys(message.sender, PublicKeys(message.keys.mask_public, message.keys.mask_public)),
+        ),
+        (once, AdvertiseKeys("factory-1", message.keys)),
     ]
     for state, bad in bad_states_and_messages:
         with pytest.raises(InvalidMessageError):
