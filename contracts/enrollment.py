@@ -13,7 +13,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-_TOKEN_RE = re.compile(r"^(?P<id>[A-Za-z0-9_-]{8,32})\.(?P<secret>[A-Za-z0-9_-]{32,64})\.(?P<pin>[0-9a-f]{32})$")
+_TOKEN_RE = re.compile(
+    r"^(?P<id>[A-Za-z0-9_-]{8,32})\.(?P<secret>[A-Za-z0-9_-]{32,64})\.(?P<pin>[0-9a-f]{32})$"
+)
 CA_PIN_HEX_DIGITS = 32
 
 
@@ -39,7 +41,9 @@ class EnrollmentToken:
 
     @classmethod
     def new(cls, ca_fingerprint_hex: str) -> EnrollmentToken:
-        return cls(secrets.token_urlsafe(9), secrets.token_urlsafe(32), ca_fingerprint_hex[:CA_PIN_HEX_DIGITS])
+        return cls(
+            secrets.token_urlsafe(9), secrets.token_urlsafe(32), ca_fingerprint_hex[:CA_PIN_HEX_DIGITS]
+        )
 
     def secret_hash(self) -> str:
         return hash_secret(self.secret)

@@ -25,7 +25,9 @@ def validate_participant_id(value: str) -> str:
     try:
         return str(uscc.validate(value))
     except ValidationError as exc:
-        raise InvalidParticipantIdError(f"{value!r} is not a valid unified social credit code: {exc}") from exc
+        raise InvalidParticipantIdError(
+            f"{value!r} is not a valid unified social credit code: {exc}"
+        ) from exc
 
 
 def make_participant_id(body17: str) -> str:

@@ -16,7 +16,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
-
 # Nodes and coordinator run on different machines; tolerate this much clock difference.
 _CLOCK_SKEW = timedelta(seconds=30)
 
@@ -90,4 +89,3 @@ def verify_ticket(
     if not nonce_unused(ticket.nonce):
         raise TicketError("nonce_reused", "ticket nonce was already used (replay)")
     return ticket
-

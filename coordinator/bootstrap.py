@@ -67,7 +67,9 @@ def ensure_operator_token(data_dir: Path, store: Store, now: datetime) -> str:
             return token
     token = "op_" + secrets.token_urlsafe(32)
     store.add_api_token(
-        ApiToken(token_hash=hash_secret(token), participant_id=OPERATOR_ID, role=Role.OPERATOR, created_at=now)
+        ApiToken(
+            token_hash=hash_secret(token), participant_id=OPERATOR_ID, role=Role.OPERATOR, created_at=now
+        )
     )
     pki.write_private(path, token.encode())
     return token

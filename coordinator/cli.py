@@ -15,7 +15,9 @@ from rich.console import Console
 from coordinator.bootstrap import read_endpoints
 from coordinator.client import GatewayClient, GatewayError
 
-app = typer.Typer(help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True)
+app = typer.Typer(
+    help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True
+)
 coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
 job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
@@ -64,14 +66,17 @@ def serve(
     grpc_port: Annotated[int, typer.Option(help="Node port (mutual TLS); 0 picks a free port.")] = 7443,
     http_port: Annotated[int, typer.Option(help="Gateway port; 0 picks a free port.")] = 8080,
     database_url: Annotated[
-        str | None, typer.Option(envvar="DATASPACE_DATABASE_URL", help="PostgreSQL URL; SQLite in data dir if unset.")
+        str | None,
+        typer.Option(envvar="DATASPACE_DATABASE_URL", help="PostgreSQL URL; SQLite in data dir if unset."),
     ] = None,
 ) -> None:
     """Run the node gRPC service, the gateway and the job orchestrator."""
     from coordinator.server import serve as run_server
     from coordinator.settings import CoordinatorSettings
 
-    logging.basicConfig(level=os.environ.get("DATASPACE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("DATASPACE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
     settings = CoordinatorSettings(
         data_dir=data_dir, host=host, grpc_port=grpc_port, http_port=http_port, database_url=database_url
     )
@@ -112,8 +117,12 @@ def enroll_buyer(
 
 
 @app.command("nodes")
-def nodes(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = Path("dataspace-data"),
-          as_json: JsonOpt = False) -> None:
+def nodes(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
     """List connected factory nodes (operator)."""
     with _client(url, token, data_dir) as client:
         try:
@@ -123,8 +132,12 @@ def nodes(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = Pat
 
 
 @app.command("datasets")
-def datasets(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = Path("dataspace-data"),
-             as_json: JsonOpt = False) -> None:
+def datasets(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
     """List datasets declared by nodes, with their public schemas."""
     with _client(url, token, data_dir) as client:
         try:
@@ -135,7 +148,9 @@ def datasets(url: UrlOpt = None, token: TokenOpt = None, data_dir: DataDirOpt = 
 
 @job_app.command("submit")
 def job_submit(
-    spec_file: Annotated[Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")],
+    spec_file: Annotated[
+        Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
+    ],
     wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -157,8 +172,13 @@ def job_submit(
 
 
 @job_app.command("status")
-def job_status(job_id: str, url: UrlOpt = None, token: TokenOpt = None,
-               data_dir: DataDirOpt = Path("dataspace-data"), as_json: JsonOpt = False) -> None:
+def job_status(
+    job_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
     """Show a job's state and the reason of a failure."""
     with _client(url, token, data_dir) as client:
         try:
@@ -168,8 +188,13 @@ def job_status(job_id: str, url: UrlOpt = None, token: TokenOpt = None,
 
 
 @job_app.command("result")
-def job_result(job_id: str, url: UrlOpt = None, token: TokenOpt = None,
-               data_dir: DataDirOpt = Path("dataspace-data"), as_json: JsonOpt = False) -> None:
+def job_result(
+    job_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
     """Print a finished job's result."""
     with _client(url, token, data_dir) as client:
         try:

@@ -18,7 +18,9 @@ def dataset_schema(store: Store, dataset: str) -> tuple[DatasetSchema, list[str]
     rows = store.node_datasets(dataset)
     if not rows:
         raise InvalidRequestError(
-            f"no node offers a dataset named {dataset!r}", code="unknown_dataset", details={"dataset": dataset}
+            f"no node offers a dataset named {dataset!r}",
+            code="unknown_dataset",
+            details={"dataset": dataset},
         )
     canonical = {row.participant_id: _canonical(row.schema_text) for row in rows}
     chosen, _count = Counter(canonical.values()).most_common(1)[0]

@@ -26,10 +26,19 @@ REL_TOL = 1e-6
 
 DEMO_JOBS: list[dict[str, Any]] = [
     {"kind": "mean", "dataset": DATASET, "field": "furnace_temp_c"},
-    {"kind": "histogram", "dataset": DATASET, "field": "defect_rate_pct", "bins": [0, 1, 2, 3, 5, 8, 13, 100]},
+    {
+        "kind": "histogram",
+        "dataset": DATASET,
+        "field": "defect_rate_pct",
+        "bins": [0, 1, 2, 3, 5, 8, 13, 100],
+    },
     {"kind": "variance", "dataset": DATASET, "field": "energy_kwh_per_t", "group_by": "process_step"},
-    {"kind": "linear_regression", "dataset": DATASET, "features": ["furnace_temp_c", "scrap_ratio"],
-     "target": "energy_kwh_per_t"},
+    {
+        "kind": "linear_regression",
+        "dataset": DATASET,
+        "features": ["furnace_temp_c", "scrap_ratio"],
+        "target": "energy_kwh_per_t",
+    },
 ]
 
 
@@ -85,18 +94,28 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
             result = buyer.result(job["id"])["result"]
             expected = pooled_answer(spec, pooled, schema)
             problems = compare(result, expected, REL_TOL)
-            jobs.append({
-                "id": job["id"], "kind": spec["kind"], "spec": spec, "result": result, "seconds": round(seconds, 3),
-                "pooled_check": {"answer": expected, "agrees": not problems, "differences": problems},
-            })
+            jobs.append(
+                {
+                    "id": job["id"],
+                    "kind": spec["kind"],
+                    "spec": spec,
+                    "result": result,
+                    "seconds": round(seconds, 3),
+                    "pooled_check": {"answer": expected, "agrees": not problems, "differences": problems},
+                }
+            )
     return {"factories": [f.participant_id for f in space.factories], "rows_per_factory": rows, "jobs": jobs}
 
 
 def _print_report(report: dict[str, Any], console: Console) -> None:
-    console.print(f"\n[bold]Joint analyses across {len(report['factories'])} factories[/bold] "
-                  f"({report['rows_per_factory']} rows each; no row left its factory)\n")
+    console.print(
+        f"\n[bold]Joint analyses across {len(report['factories'])} factories[/bold] "
+        f"({report['rows_per_factory']} rows each; no row left its factory)\n"
+    )
     for job in report["jobs"]:
-        table = Table(title=f"{job['kind']}  {_describe(job['spec'])}  ({job['seconds']} s)", title_justify="left")
+        table = Table(
+            title=f"{job['kind']}  {_describe(job['spec'])}  ({job['seconds']} s)", title_justify="left"
+        )
         table.add_column("statistic")
         table.add_column("secure result", justify="right")
         table.add_column("pooled check*", justify="right")
@@ -120,8 +139,13 @@ def _rows(job: dict[str, Any]) -> list[tuple[str, str, str]]:
     if job["kind"] == "linear_regression":
         rows = [("n", str(result["n"]), str(expected["n"]))]
         for name, value in expected["coefficients"].items():
-            rows.append((f"β {name}", f"{result['coefficients'][name]:.6g} ± {result['std_errors'][name]:.3g}",
-                         f"{value:.6g} ± {expected['std_errors'][name]:.3g}"))
+            rows.append(
+                (
+                    f"β {name}",
+                    f"{result['coefficients'][name]:.6g} ± {result['std_errors'][name]:.3g}",
+                    f"{value:.6g} ± {expected['std_errors'][name]:.3g}",
+                )
+            )
         rows.append(("R²", f"{result['r_squared']:.6f}", f"{expected['r_squared']:.6f}"))
         return rows
     rows = []

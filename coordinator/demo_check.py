@@ -17,7 +17,7 @@ from contracts.schema import DatasetSchema
 
 
 def read_pooled(files: list[Path], schema: DatasetSchema) -> dict[str, np.ndarray]:
-    """All rows of all files as columns: numbers as float64 (NaN for empty), clipped to the declared bounds."""
+    """All rows of all files as columns: numbers as float64 (NaN if empty), clipped to their bounds."""
     columns: dict[str, list[str]] = {f.name: [] for f in schema.fields}
     for path in files:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -50,7 +50,9 @@ def pooled_answer(spec: dict[str, Any], data: dict[str, np.ndarray], schema: Dat
             mask &= data[spec["group_by"]] == group
         if values is not None:
             mask &= ~np.isnan(values)
-        out.append({"group": group, **_statistics(kind, values[mask] if values is not None else None, spec, mask)})
+        out.append(
+            {"group": group, **_statistics(kind, values[mask] if values is not None else None, spec, mask)}
+        )
     return {"groups": out}
 
 

@@ -57,7 +57,9 @@ def issue_token(
     return token, expires_at
 
 
-def enroll(store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | None, now: datetime) -> EnrollmentResult:
+def enroll(
+    store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | None, now: datetime
+) -> EnrollmentResult:
     """Redeem a token exactly once; a factory gets a client certificate, a buyer an API token."""
     try:
         token = EnrollmentToken.parse(token_text)
@@ -65,7 +67,9 @@ def enroll(store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | 
         raise InvalidRequestError(str(exc), code="malformed_token") from exc
     role_of_token = _peek_role(store, token)
     if role_of_token is Role.FACTORY and not csr_pem:
-        raise InvalidRequestError("a factory enrollment needs a certificate signing request", code="csr_required")
+        raise InvalidRequestError(
+            "a factory enrollment needs a certificate signing request", code="csr_required"
+        )
     csr_bytes = csr_pem.encode() if csr_pem else None
     if csr_bytes is not None:
         _check_csr(csr_bytes)
@@ -81,7 +85,12 @@ def enroll(store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | 
     if role is Role.BUYER:
         api_token = "bt_" + secrets.token_urlsafe(32)
         store.add_api_token(
-            ApiToken(token_hash=hash_secret(api_token), participant_id=row.participant_id, role=role, created_at=now)
+            ApiToken(
+                token_hash=hash_secret(api_token),
+                participant_id=row.participant_id,
+                role=role,
+                created_at=now,
+            )
         )
     store.upsert_participant(participant)
     return EnrollmentResult(row.participant_id, role, certificate_pem, api_token)
@@ -96,6 +105,8 @@ def _check_csr(csr_bytes: bytes) -> None:
     try:
         csr = x509.load_pem_x509_csr(csr_bytes)
     except ValueError as exc:
-        raise InvalidRequestError(f"certificate signing request is not valid PEM: {exc}", code="bad_csr") from exc
+        raise InvalidRequestError(
+            f"certificate signing request is not valid PEM: {exc}", code="bad_csr"
+        ) from exc
     if not csr.is_signature_valid:
         raise InvalidRequestError("certificate signing request signature does not verify", code="bad_csr")

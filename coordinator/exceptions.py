@@ -1,12 +1,12 @@
 """Errors of the coordinator, mapped to HTTP and gRPC status codes only at the edges.
 
-    CoordinatorError (code, message, details)
-    ├── AuthenticationError      401  missing or unknown credentials
-    ├── PermissionDeniedError    403  authenticated, but the role or owner does not match
-    ├── NotFoundError            404
-    ├── ConflictError            409  e.g. a reused enrollment token, a result asked for too early
-    ├── InvalidRequestError      422  malformed request (bad CSR, bad job spec, bad participant id)
-    └── GoneError                410  an expired enrollment token
+CoordinatorError (code, message, details)
+├── AuthenticationError      401  missing or unknown credentials
+├── PermissionDeniedError    403  authenticated, but the role or owner does not match
+├── NotFoundError            404
+├── ConflictError            409  e.g. a reused enrollment token, a result asked for too early
+├── InvalidRequestError      422  malformed request (bad CSR, bad job spec, bad participant id)
+└── GoneError                410  an expired enrollment token
 """
 
 from __future__ import annotations

@@ -26,12 +26,12 @@ from coordinator.context import CoordinatorContext
 from coordinator.datasets import dataset_schema
 from coordinator.sessions import Disconnected, InboxItem
 from coordinator.tables import Job
+from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
 from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
 from protocols.secagg import server
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse
-from proto.dataspace.v1 import node_service_pb2 as pb
 
 log = logging.getLogger(__name__)
 RING_BITS: fixedpoint.RingBits = 64
@@ -100,8 +100,10 @@ class JobRun:
         finally:
             self.ctx.sessions.close_run(self.run_id)
         if contributors < self.spec.min_participants:
-            raise JobFailed("too_few_contributors", f"only {contributors} nodes contributed; the job needs "
-                            f"{self.spec.min_participants}")
+            raise JobFailed(
+                "too_few_contributors",
+                f"only {contributors} nodes contributed; the job needs {self.spec.min_participants}",
+            )
         values = fixedpoint.decode(aggregate, scale_bits=self.spec.precision_bits, ring_bits=RING_BITS)
         try:
             result = finalize(self.spec, schema, values, contributors)
@@ -133,11 +135,19 @@ class JobRun:
         now = self.ctx.clock()
         for pid in config.participants:
             ticket = JobTicket(
-                job_id=self.job.job_id, run_id=self.run_id, buyer=self.job.buyer_id,
-                spec=self.spec.model_dump(mode="json"), participants=config.participants,
-                threshold=config.threshold, ring_bits=config.ring_bits, scale_bits=self.spec.precision_bits,
-                vector_length=config.vector_length, session_id=base64.b64encode(config.session_id).decode(),
-                nonce=secrets.token_urlsafe(16), issued_at=now, expires_at=now + TICKET_LIFETIME,
+                job_id=self.job.job_id,
+                run_id=self.run_id,
+                buyer=self.job.buyer_id,
+                spec=self.spec.model_dump(mode="json"),
+                participants=config.participants,
+                threshold=config.threshold,
+                ring_bits=config.ring_bits,
+                scale_bits=self.spec.precision_bits,
+                vector_length=config.vector_length,
+                session_id=base64.b64encode(config.session_id).decode(),
+                nonce=secrets.token_urlsafe(16),
+                issued_at=now,
+                expires_at=now + TICKET_LIFETIME,
             )
             payload, signature = sign_ticket(ticket, self.ctx.keys.ticket_key)
             self._send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
@@ -153,7 +163,9 @@ class JobRun:
                 try:
                     state = round_.receive(state, message)
                 except (InvalidMessageError, StageError) as exc:
-                    log.warning("job %s: dropping %s's %s message: %s", self.job.job_id, pid, round_.name, exc)
+                    log.warning(
+                        "job %s: dropping %s's %s message: %s", self.job.job_id, pid, round_.name, exc
+                    )
             try:
                 state, outgoing = round_.close(state)
             except ThresholdError as exc:
@@ -200,7 +212,9 @@ class JobRun:
     def _dropout_reason(self, round_: Round, exc: ThresholdError) -> str:
         reason = f"too few nodes remained in the {round_.name} round ({exc})"
         if self.refusals:
-            reason += "; refusals: " + "; ".join(f"{pid}: {why}" for pid, why in sorted(self.refusals.items()))
+            reason += "; refusals: " + "; ".join(
+                f"{pid}: {why}" for pid, why in sorted(self.refusals.items())
+            )
         return reason
 
     def _send(self, pid: str, body: pb.ToNode) -> None:

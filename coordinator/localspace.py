@@ -62,9 +62,24 @@ class LocalSpace:
         log = self.coordinator_dir / "coordinator.log"
         with log.open("ab") as sink:  # the child keeps its own descriptor
             self.coordinator = subprocess.Popen(
-                [sys.executable, "-m", "coordinator", "coordinator", "serve", "--data-dir",
-                 str(self.coordinator_dir), "--grpc-port", "0", "--http-port", "0", *self.coordinator_args],
-                stdout=sink, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "coordinator",
+                    "coordinator",
+                    "serve",
+                    "--data-dir",
+                    str(self.coordinator_dir),
+                    "--grpc-port",
+                    "0",
+                    "--http-port",
+                    "0",
+                    *self.coordinator_args,
+                ],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while not endpoints.exists():
@@ -85,10 +100,30 @@ class LocalSpace:
         pid = factory_id(index)
         directory = self.workdir / "factories" / f"factory-{index + 1}"
         data_file = directory / "data" / "steel_production.csv"
-        self._node_cli("sample-data", "--output", str(data_file), "--rows", str(rows), "--seed",
-                       str(1000 + index), "--factory", str(index))
-        self._node_cli("init", str(directory), "--participant-id", pid, "--name", f"factory-{index + 1}",
-                       "--dataset", f"steel_production={data_file}", "--accept-buyer", accept, "--force")
+        self._node_cli(
+            "sample-data",
+            "--output",
+            str(data_file),
+            "--rows",
+            str(rows),
+            "--seed",
+            str(1000 + index),
+            "--factory",
+            str(index),
+        )
+        self._node_cli(
+            "init",
+            str(directory),
+            "--participant-id",
+            pid,
+            "--name",
+            f"factory-{index + 1}",
+            "--dataset",
+            f"steel_production={data_file}",
+            "--accept-buyer",
+            accept,
+            "--force",
+        )
         with self.operator() as operator:
             token = operator.create_enrollment_token(pid, "factory")
         self._node_cli("enroll", "--dir", str(directory), "--coordinator", self.http_url, "--token", token)
@@ -100,7 +135,10 @@ class LocalSpace:
         with (factory.directory / "node.log").open("ab") as sink:
             factory.process = subprocess.Popen(
                 [sys.executable, "-m", "node", "run", "--dir", str(factory.directory)],
-                stdout=sink, stderr=subprocess.STDOUT, env=self._env(env or {}), start_new_session=True,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=self._env(env or {}),
+                start_new_session=True,
             )
 
     def wait_for_nodes(self, count: int, timeout: float = 60.0) -> None:

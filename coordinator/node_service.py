@@ -27,7 +27,7 @@ class NodeService(pb_grpc.NodeServiceServicer):
     def __init__(self, context: CoordinatorContext) -> None:
         self.ctx = context
 
-    async def Connect(  # noqa: N802 - name fixed by the proto service
+    async def Connect(
         self, request_iterator: AsyncIterator[pb.NodeMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.CoordinatorMessage]:
         participant_id = await self._authenticate(context)
@@ -80,7 +80,9 @@ class NodeService(pb_grpc.NodeServiceServicer):
         participant = self.ctx.store.participant(participant_id)
         serial = format(cert.serial_number, "x")
         if participant is None or participant.role != Role.FACTORY:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{participant_id} is not an enrolled factory")
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, f"{participant_id} is not an enrolled factory"
+            )
         elif participant.certificate_serial != serial:
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, "this certificate was superseded by a newer enrollment"

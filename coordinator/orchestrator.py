@@ -51,8 +51,11 @@ class Orchestrator:
             log.info("job %s (%s) started, attempt %d", job.job_id, job.kind, job.attempts)
             outcome = await run.execute()
             self.ctx.store.finish_job(
-                job.job_id, JobState.SUCCEEDED, self.ctx.clock(),
-                result_json=json.dumps(outcome.result), contributors=outcome.contributors,
+                job.job_id,
+                JobState.SUCCEEDED,
+                self.ctx.clock(),
+                result_json=json.dumps(outcome.result),
+                contributors=outcome.contributors,
             )
             log.info("job %s succeeded with %d contributors", job.job_id, outcome.contributors)
         except (JobFailed, CoordinatorError) as failure:
@@ -60,7 +63,9 @@ class Orchestrator:
             self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=str(failure))
         except Exception as error:  # a bug must fail the job visibly, not leave it RUNNING forever
             log.exception("job %s crashed", job.job_id)
-            self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=f"internal error: {error}")
+            self.ctx.store.finish_job(
+                job.job_id, JobState.FAILED, self.ctx.clock(), reason=f"internal error: {error}"
+            )
         finally:
             participants = [s.participant_id for s in self.ctx.sessions.connected()]
             state = self.ctx.store.job(job.job_id).state

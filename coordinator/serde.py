@@ -6,6 +6,7 @@ encodes server messages.
 
 from __future__ import annotations
 
+from proto.dataspace.v1 import secagg_pb2 as spb
 from protocols.secagg.messages import (
     AdvertiseKeys,
     KeyTable,
@@ -16,7 +17,6 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from proto.dataspace.v1 import secagg_pb2 as spb
 
 ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskResponse
 ServerMessage = KeyTable | RelayedShares | UnmaskRequest

@@ -68,7 +68,6 @@ async def serve(settings: CoordinatorSettings) -> None:
     app = create_app(context)
     config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
     http_server = uvicorn.Server(config)
-    http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
     await grpc_server.start()
     orchestrator = Orchestrator(context)
@@ -86,7 +85,10 @@ async def serve(settings: CoordinatorSettings) -> None:
     log.info("coordinator up: gRPC %s (mutual TLS), gateway %s", context.grpc_target, http_url)
     print(f"coordinator listening: grpc={context.grpc_target} http={http_url}", flush=True)
 
-    await stop.wait()
+    # uvicorn captures SIGINT/SIGTERM while it serves and then ends; either way is our cue to stop.
+    stop_requested = asyncio.create_task(stop.wait())
+    await asyncio.wait({stop_requested, http_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop_requested.cancel()
     log.info("shutting down")
     await orchestrator.stop()
     orchestrator_task.cancel()

@@ -113,8 +113,11 @@ class Store:
                 if old.dataset not in datasets:
                     session.delete(old)
             for name, schema_text in datasets.items():
-                session.merge(NodeDataset(participant_id=participant_id, dataset=name,
-                                          schema_text=schema_text, updated_at=now))
+                session.merge(
+                    NodeDataset(
+                        participant_id=participant_id, dataset=name, schema_text=schema_text, updated_at=now
+                    )
+                )
             session.commit()
 
     def node_datasets(self, dataset: str | None = None) -> list[NodeDataset]:

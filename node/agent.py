@@ -23,9 +23,9 @@ from node.faults import configured_fault
 from node.identity import NodeIdentity
 from node.job_runner import NodeContext, RunState, advance, start_run
 from node.journal import Journal, NonceLedger
-from protocols.exceptions import ProtocolError
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
+from protocols.exceptions import ProtocolError
 
 log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
@@ -62,8 +62,12 @@ class Backoff:
 def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
     """Turn TLS and authorisation failures into something an operator can act on."""
     details = error.details() or ""
-    if error.code() == grpc.StatusCode.UNAVAILABLE and ("handshake" in details.lower() or "ssl" in details.lower()):
-        return f"TLS handshake with the coordinator failed (certificate not accepted or not trusted): {details}"
+    if error.code() == grpc.StatusCode.UNAVAILABLE and (
+        "handshake" in details.lower() or "ssl" in details.lower()
+    ):
+        return (
+            f"TLS handshake with the coordinator failed (certificate not accepted or not trusted): {details}"
+        )
     return f"{error.code().name}: {details}"
 
 
@@ -89,7 +93,9 @@ class NodeAgent:
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         identity = self.ctx.identity
         credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
-        async with grpc.aio.secure_channel(identity.grpc_target, credentials, options=CHANNEL_OPTIONS) as channel:
+        async with grpc.aio.secure_channel(
+            identity.grpc_target, credentials, options=CHANNEL_OPTIONS
+        ) as channel:
             outbox: asyncio.Queue[pb.NodeMessage | None] = asyncio.Queue()
             outbox.put_nowait(pb.NodeMessage(hello=self._hello()))
             call = pb_grpc.NodeServiceStub(channel).Connect(_drain(outbox))
@@ -114,7 +120,8 @@ class NodeAgent:
 
     def _hello(self) -> pb.Hello:
         datasets = [
-            pb.DatasetInfo(name=ds.name, schema_json=ds.schema.model_dump_json()) for ds in self.ctx.config.datasets
+            pb.DatasetInfo(name=ds.name, schema_json=ds.schema.model_dump_json())
+            for ds in self.ctx.config.datasets
         ]
         return pb.Hello(agent_version=AGENT_VERSION, datasets=datasets)
 
@@ -138,12 +145,17 @@ class NodeAgent:
                 self._finish(message)
         except JobRefused as refusal:
             log.warning("refused job %s: %s", message.job_id, refusal)
-            self.ctx.journal.record(self.ctx.clock(), "job_refused", job_id=message.job_id, code=refusal.code,
-                                    reason=str(refusal))
-            outbox.put_nowait(_from_node(message, refusal=pb.JobRefusal(code=refusal.code, message=str(refusal))))
+            self.ctx.journal.record(
+                self.ctx.clock(), "job_refused", job_id=message.job_id, code=refusal.code, reason=str(refusal)
+            )
+            outbox.put_nowait(
+                _from_node(message, refusal=pb.JobRefusal(code=refusal.code, message=str(refusal)))
+            )
         except ProtocolError as error:
             log.warning("protocol error in job %s: %s", message.job_id, error)
-            self.ctx.journal.record(self.ctx.clock(), "protocol_error", job_id=message.job_id, reason=str(error))
+            self.ctx.journal.record(
+                self.ctx.clock(), "protocol_error", job_id=message.job_id, reason=str(error)
+            )
             self.runs.pop(message.run_id, None)
             code = type(error).__name__
             outbox.put_nowait(_from_node(message, refusal=pb.JobRefusal(code=code, message=str(error))))
@@ -155,8 +167,9 @@ class NodeAgent:
         state = message.finished.state if message.WhichOneof("body") == "finished" else "ABORTED"
         reason = message.abort.reason if message.WhichOneof("body") == "abort" else None
         if run is not None:
-            self.ctx.journal.record(self.ctx.clock(), "job_finished", job_id=message.job_id, state=state,
-                                    reason=reason)
+            self.ctx.journal.record(
+                self.ctx.clock(), "job_finished", job_id=message.job_id, state=state, reason=reason
+            )
 
 
 def _from_node(message: pb.ToNode, **body: object) -> pb.NodeMessage:
@@ -168,7 +181,7 @@ async def _drain(outbox: asyncio.Queue[pb.NodeMessage | None]) -> AsyncIterator[
         yield message
 
 
-async def _cancel_on(stop: asyncio.Event, call: grpc.aio.StreamStreamCall) -> None:  # type: ignore[type-arg]
+async def _cancel_on(stop: asyncio.Event, call: grpc.aio.StreamStreamCall) -> None:
     await stop.wait()
     call.cancel()
 

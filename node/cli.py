@@ -83,7 +83,8 @@ def enroll(
         raise typer.Exit(2) from None
     if identity.participant_id != config.participant_id:
         err_console.print(
-            f"[yellow]warning[/yellow] enrolled as {identity.participant_id}, config says {config.participant_id}"
+            f"[yellow]warning[/yellow] enrolled as {identity.participant_id}, "
+            f"config says {config.participant_id}"
         )
     console.print(f"enrolled {identity.participant_id}; coordinator at {identity.grpc_target}")
 

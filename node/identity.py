@@ -114,7 +114,9 @@ def _write_identity(
     key_path = base / "node.key"
     key_path.touch(mode=0o600)
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     (base / "node.crt").write_bytes(cert_pem)
     (base / "ca.crt").write_bytes(ca_pem)

@@ -68,11 +68,15 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[Jo
     except ValueError as exc:
         raise JobRefused("invalid_spec", f"job spec is malformed: {exc}") from exc
     if not ctx.config.accepts(ticket.buyer, spec.kind):
-        raise JobRefused("buyer_not_accepted", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}")
+        raise JobRefused(
+            "buyer_not_accepted", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}"
+        )
     return ticket, spec
 
 
-async def start_run(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[RunState, serde.ClientMessage]:
+async def start_run(
+    ctx: NodeContext, payload: bytes, signature: bytes
+) -> tuple[RunState, serde.ClientMessage]:
     """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
     ticket, spec = check_ticket(ctx, payload, signature)
     try:
@@ -84,7 +88,9 @@ async def start_run(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple
     except JobSpecError as exc:
         raise JobRefused("invalid_spec", str(exc)) from exc
     if layout.length != ticket.vector_length:
-        raise JobRefused("layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}")
+        raise JobRefused(
+            "layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}"
+        )
     values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
     encoded = _encode(values, ticket)
     config = SecAggConfig(
@@ -95,8 +101,15 @@ async def start_run(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple
         vector_length=ticket.vector_length,
     )
     state, message = client.advertise_keys(client.new_client(config, ctx.identity.participant_id))
-    ctx.journal.record(ctx.clock(), "job_accepted", job_id=ticket.job_id, run_id=ticket.run_id,
-                       buyer=ticket.buyer, kind=spec.kind, dataset=spec.dataset)
+    ctx.journal.record(
+        ctx.clock(),
+        "job_accepted",
+        job_id=ticket.job_id,
+        run_id=ticket.run_id,
+        buyer=ticket.buyer,
+        kind=spec.kind,
+        dataset=spec.dataset,
+    )
     return RunState(ticket, state, encoded), message
 
 

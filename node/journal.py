@@ -17,7 +17,9 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def record(self, now: datetime, event: str, **details: Any) -> None:
-        line = json.dumps({"time": now.isoformat(), "event": event, **details}, ensure_ascii=False, default=str)
+        line = json.dumps(
+            {"time": now.isoformat(), "event": event, **details}, ensure_ascii=False, default=str
+        )
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 

@@ -77,8 +77,7 @@ def local_vector(
 
 @functools.cache
 def _engine() -> duckdb.DuckDBPyConnection:
-    """One in-memory engine per process: opening a database costs more than a small query, and jobs leave
-    no state in it (each runs on its own cursor)."""
+    # Opening a database costs more than a small query; jobs leave no state in it (each has its own cursor).
     return duckdb.connect(":memory:", config=_CONNECTION_CONFIG)
 
 

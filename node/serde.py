@@ -5,6 +5,7 @@ The node encodes client messages and decodes server messages; sender ids are nev
 
 from __future__ import annotations
 
+from proto.dataspace.v1 import secagg_pb2 as spb
 from protocols.secagg.messages import (
     AdvertiseKeys,
     KeyTable,
@@ -15,7 +16,6 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from proto.dataspace.v1 import secagg_pb2 as spb
 
 ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskResponse
 ServerMessage = KeyTable | RelayedShares | UnmaskRequest

@@ -56,7 +56,7 @@ def encode(values: FloatArray, *, scale_bits: int, ring_bits: RingBits, max_part
 
 
 def decode(ring_values: RingArray, *, scale_bits: int, ring_bits: RingBits) -> FloatArray:
-    """Interpret ring elements as signed two's complement and divide by 2^scale_bits."""
+    """Interpret ring elements as signed two's complement and divide by 2^scale_bits (exact below 2^53)."""
     _check_scale(scale_bits, ring_bits)
     array = np.asarray(ring_values)
     if array.dtype != ring_dtype(ring_bits):

@@ -40,7 +40,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
         details = {"errors": [_plain(e) for e in error.errors()]}
-        return JSONResponse(error_body("invalid_request", "request body does not match the schema", details), 422)
+        return JSONResponse(
+            error_body("invalid_request", "request body does not match the schema", details), 422
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -33,38 +33,51 @@ class VerifyReport:
 
 @dataclass(frozen=True)
 class _SignedHead:
+    origin: str
     size: int
     root: bytes
     body: str
 
 
 def verify_store(
-    engine: Engine, verifier: NoteVerifier, witnesses: Sequence[WitnessVerifier] = ()
+    engine: Engine,
+    verifier: NoteVerifier,
+    witnesses: Sequence[WitnessVerifier] = (),
+    trusted: Sequence[str] = (),
 ) -> VerifyReport:
-    """Recompute the whole log from its stored bytes; raise TamperError at the first inconsistency."""
+    """Recompute the whole log from its stored bytes; raise TamperError at the first inconsistency.
+
+    ``trusted`` are signed checkpoints kept outside the store (a witness's latest, an earlier audit's);
+    they catch a truncation that also removed the newer checkpoints from the store.
+    """
     with engine.connect() as conn:
         heads = _check_checkpoints(conn, verifier)
         cosigned, unknown = _check_cosignatures(conn, {head.size: head.body for head in heads}, witnesses)
-        size, root = _check_log(conn, heads)
+        outside = [_open_head(note, verifier, None) for note in trusted]
+        size, root = _check_log(conn, sorted([*heads, *outside], key=lambda head: head.size))
     return VerifyReport(size, root, len(heads), cosigned, unknown)
+
+
+def _open_head(note: str, verifier: NoteVerifier, stored_size: int | None) -> _SignedHead:
+    try:
+        body = open_note(note, [verifier]).text
+        checkpoint = parse_checkpoint(body)
+    except AuditError as exc:
+        raise TamperError(f"checkpoint: {exc}", index=None, checkpoint_size=stored_size) from exc
+    return _SignedHead(checkpoint.origin, checkpoint.size, checkpoint.root_hash, body)
 
 
 # -- checkpoints ----------------------------------------------------------------------------------
 def _check_checkpoints(conn: Connection, verifier: NoteVerifier) -> list[_SignedHead]:
     heads: list[_SignedHead] = []
-    origins: set[str] = set()
     for row in conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size)):
-        try:
-            body = open_note(row.note, [verifier]).text
-            checkpoint = parse_checkpoint(body)
-        except AuditError as exc:
-            raise TamperError(f"checkpoint: {exc}", index=None, checkpoint_size=row.size) from exc
-        if (checkpoint.size, checkpoint.root_hash) != (row.size, row.root_hash):
+        head = _open_head(row.note, verifier, row.size)
+        if (head.size, head.root) != (row.size, row.root_hash):
             raise TamperError("checkpoint row disagrees with its note", index=None, checkpoint_size=row.size)
-        origins.add(checkpoint.origin)
-        heads.append(_SignedHead(checkpoint.size, checkpoint.root_hash, body))
+        heads.append(head)
+    origins = sorted({head.origin for head in heads})
     if len(origins) > 1:
-        raise TamperError(f"checkpoints name several origins: {sorted(origins)}", index=None)
+        raise TamperError(f"checkpoints name several origins: {origins}", index=None)
     return heads
 
 

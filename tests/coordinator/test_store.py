@@ -16,13 +16,26 @@ NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 def _job(job_id: str, created: datetime) -> Job:
-    return Job(job_id=job_id, buyer_id="B", kind="mean", spec_json="{}", state=JobState.QUEUED,
-               created_at=created, updated_at=created)
+    return Job(
+        job_id=job_id,
+        buyer_id="B",
+        kind="mean",
+        spec_json="{}",
+        state=JobState.QUEUED,
+        created_at=created,
+        updated_at=created,
+    )
 
 
 def _token(token_id: str, expires: datetime) -> EnrollmentTokenRow:
-    return EnrollmentTokenRow(token_id=token_id, secret_hash="h" * 64, participant_id="P", role="factory",
-                              created_at=NOW, expires_at=expires)
+    return EnrollmentTokenRow(
+        token_id=token_id,
+        secret_hash="h" * 64,
+        participant_id="P",
+        role="factory",
+        created_at=NOW,
+        expires_at=expires,
+    )
 
 
 class TestStore:
@@ -72,7 +85,9 @@ class TestStore:
         store = Store(engine)
         store.add_job(_job("job_r", NOW))
         store.claim_next_job("c1", NOW)
-        store.finish_job("job_r", JobState.SUCCEEDED, NOW, result_json=json.dumps({"mean": 1.5}), contributors=4)
+        store.finish_job(
+            "job_r", JobState.SUCCEEDED, NOW, result_json=json.dumps({"mean": 1.5}), contributors=4
+        )
         job = store.job("job_r")
         assert json.loads(job.result_json or "") == {"mean": 1.5}
         assert job.contributors == 4 and job.state == JobState.SUCCEEDED
@@ -82,8 +97,8 @@ class TestStore:
     def test_node_datasets_replace_previous_declaration(self, engine: Engine) -> None:
         store = Store(engine)
         store.set_node_datasets("P1", {"a": "{}", "b": "{}"}, NOW)
-        store.set_node_datasets("P1", {"b": "{\"x\": 1}"}, NOW)
+        store.set_node_datasets("P1", {"b": '{"x": 1}'}, NOW)
         store.set_node_datasets("P2", {"b": "{}"}, NOW)
         rows = store.node_datasets("b")
-        assert [(r.participant_id, r.schema_text) for r in rows] == [("P1", "{\"x\": 1}"), ("P2", "{}")]
+        assert [(r.participant_id, r.schema_text) for r in rows] == [("P1", '{"x": 1}'), ("P2", "{}")]
         assert store.node_datasets("a") == []

@@ -14,14 +14,27 @@ pytestmark = pytest.mark.e2e
 DATASET = "steel_production"
 
 SPECS: list[dict[str, Any]] = [
-    {"kind": "count", "dataset": DATASET, "group_by": "shift",
-     "filters": [{"field": "process_step", "op": "in", "value": ["LF", "RH"]}]},
+    {
+        "kind": "count",
+        "dataset": DATASET,
+        "group_by": "shift",
+        "filters": [{"field": "process_step", "op": "in", "value": ["LF", "RH"]}],
+    },
     {"kind": "sum", "dataset": DATASET, "field": "throughput_t_per_h"},
     {"kind": "mean", "dataset": DATASET, "field": "furnace_temp_c", "group_by": "line"},
     {"kind": "variance", "dataset": DATASET, "field": "defect_rate_pct"},
-    {"kind": "histogram", "dataset": DATASET, "field": "furnace_temp_c", "bins": [1400, 1500, 1600, 1700, 1800]},
-    {"kind": "linear_regression", "dataset": DATASET, "features": ["furnace_temp_c", "scrap_ratio"],
-     "target": "energy_kwh_per_t"},
+    {
+        "kind": "histogram",
+        "dataset": DATASET,
+        "field": "furnace_temp_c",
+        "bins": [1400, 1500, 1600, 1700, 1800],
+    },
+    {
+        "kind": "linear_regression",
+        "dataset": DATASET,
+        "features": ["furnace_temp_c", "scrap_ratio"],
+        "target": "energy_kwh_per_t",
+    },
 ]
 
 

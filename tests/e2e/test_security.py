@@ -21,9 +21,9 @@ from coordinator import pki
 from coordinator.localspace import LocalSpace, factory_id
 from node.config import load_config
 from node.local_compute import local_vector
-from protocols import fixedpoint
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
+from protocols import fixedpoint
 
 pytestmark = pytest.mark.e2e
 NOW = datetime.now(UTC)
@@ -41,7 +41,11 @@ def _client_cert(ca: pki.OperatorCA, participant_id: str, now: datetime) -> tupl
         .sign(key, hashes.SHA256())
     )
     cert = pki.sign_participant_csr(
-        ca, csr.public_bytes(serialization.Encoding.PEM), participant_id=participant_id, role="factory", now=now,
+        ca,
+        csr.public_bytes(serialization.Encoding.PEM),
+        participant_id=participant_id,
+        role="factory",
+        now=now,
         validity=timedelta(days=1),
     )
     return pki.key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
@@ -97,8 +101,21 @@ def test_reused_enrollment_token_is_refused(space: LocalSpace, tmp_path: Path) -
     first = httpx.post(f"{space.http_url}/api/v1/enroll", json={"token": token, "csr_pem": _csr()})
     assert first.status_code == 200
     second = subprocess.run(
-        [sys.executable, "-m", "node", "enroll", "--dir", str(node_dir), "--coordinator", space.http_url,
-         "--token", token], capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "enroll",
+            "--dir",
+            str(node_dir),
+            "--coordinator",
+            space.http_url,
+            "--token",
+            token,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert second.returncode == 2
     assert "token_used" in second.stderr and "already used" in second.stderr

@@ -88,7 +88,11 @@ def test_range_nodes_tile_the_range() -> None:
     assert merkle.range_nodes(5, 16) == [(0, 5), (1, 3), (3, 1)]
     for begin in range(40):
         for end in range(begin, 40):
-            covered = [i for level, idx in merkle.range_nodes(begin, end) for i in range(idx << level, (idx + 1) << level)]
+            covered = [
+                i
+                for level, idx in merkle.range_nodes(begin, end)
+                for i in range(idx << level, (idx + 1) << level)
+            ]
             assert covered == list(range(begin, end))
 
 
