@@ -60,6 +60,11 @@ class GatewayClient:
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/datasets")
         return result
 
+    def diagnostic(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Secure or plaintext sum of synthetic vectors across the connected nodes (operator)."""
+        result: dict[str, Any] = self._call("POST", "/api/v1/diagnostics/secure-sum", json=spec)
+        return result
+
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=spec)
         return result

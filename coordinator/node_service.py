@@ -30,8 +30,10 @@ class NodeService(pb_grpc.NodeServiceServicer):
     async def Connect(
         self, request_iterator: AsyncIterator[pb.NodeMessage], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.CoordinatorMessage]:
-        participant_id = await self._authenticate(context)
+        # Read the Hello before refusing anyone: refusing while the client is still writing it would let
+        # the client's failed write mask our status with an internal error.
         first = await anext(aiter(request_iterator), None)
+        participant_id = await self._authenticate(context)
         if first is None or first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello")
             return

@@ -9,7 +9,8 @@ import logging
 
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import CoordinatorError
-from coordinator.job_run import JobFailed, JobRun
+from coordinator.job_run import JobRun
+from coordinator.run_channel import RunFailed
 from coordinator.tables import Job, JobState
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ class Orchestrator:
 
     async def _run(self, job: Job) -> None:
         run = JobRun(self.ctx, job)
-        participants: list[str] = []
         try:
             log.info("job %s (%s) started, attempt %d", job.job_id, job.kind, job.attempts)
             outcome = await run.execute()
@@ -58,7 +58,7 @@ class Orchestrator:
                 contributors=outcome.contributors,
             )
             log.info("job %s succeeded with %d contributors", job.job_id, outcome.contributors)
-        except (JobFailed, CoordinatorError) as failure:
+        except (RunFailed, CoordinatorError) as failure:
             log.warning("job %s failed: %s", job.job_id, failure)
             self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=str(failure))
         except Exception as error:  # a bug must fail the job visibly, not leave it RUNNING forever
@@ -67,8 +67,7 @@ class Orchestrator:
                 job.job_id, JobState.FAILED, self.ctx.clock(), reason=f"internal error: {error}"
             )
         finally:
-            participants = [s.participant_id for s in self.ctx.sessions.connected()]
             state = self.ctx.store.job(job.job_id).state
             if state != JobState.RUNNING:
-                run.notify_finished(participants, state)
+                run.notify_finished(state)
             self._slots.release()

@@ -10,7 +10,6 @@ import contextlib
 import logging
 import random
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -98,7 +97,8 @@ class NodeAgent:
         ) as channel:
             outbox: asyncio.Queue[pb.NodeMessage | None] = asyncio.Queue()
             outbox.put_nowait(pb.NodeMessage(hello=self._hello()))
-            call = pb_grpc.NodeServiceStub(channel).Connect(_drain(outbox))
+            call = pb_grpc.NodeServiceStub(channel).Connect()
+            writer = asyncio.create_task(_pump(outbox, call))
             heartbeat = asyncio.create_task(self._heartbeat(outbox))
             stopper = asyncio.create_task(_cancel_on(stop, call))
             try:
@@ -116,7 +116,7 @@ class NodeAgent:
             finally:
                 heartbeat.cancel()
                 stopper.cancel()
-                outbox.put_nowait(None)
+                writer.cancel()
 
     def _hello(self) -> pb.Hello:
         datasets = [
@@ -176,9 +176,17 @@ def _from_node(message: pb.ToNode, **body: object) -> pb.NodeMessage:
     return pb.NodeMessage(job=pb.FromNode(job_id=message.job_id, run_id=message.run_id, **body))  # type: ignore[arg-type]
 
 
-async def _drain(outbox: asyncio.Queue[pb.NodeMessage | None]) -> AsyncIterator[pb.NodeMessage]:
+async def _pump(outbox: asyncio.Queue[pb.NodeMessage | None], call: grpc.aio.StreamStreamCall) -> None:
+    """Write queued messages; a failed write ends the pump and the reader reports the call's status.
+
+    Explicit writes (rather than a request iterator) keep the server's status authoritative: a write
+    racing with the server closing the stream must not turn a clear refusal into an internal error.
+    """
     while (message := await outbox.get()) is not None:
-        yield message
+        try:
+            await call.write(message)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            return
 
 
 async def _cancel_on(stop: asyncio.Event, call: grpc.aio.StreamStreamCall) -> None:

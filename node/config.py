@@ -88,7 +88,10 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"cannot read configuration {path}: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    raw["datasets"] = _normalised_datasets(raw.get("datasets", []), path.resolve().parent)
+    try:
+        raw["datasets"] = _normalised_datasets(raw.get("datasets", []), path.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"invalid configuration {path}: {exc}", key=exc.key) from None
     try:
         return NodeConfig.model_validate(raw)
     except ValidationError as exc:
@@ -125,9 +128,10 @@ def _inferred_format(index: int, paths: list[Path]) -> SourceFormat:
     suffixes = {p.suffix.lower() for p in paths}
     formats = {_SUFFIX_FORMATS.get(s) for s in suffixes}
     if len(formats) != 1 or None in formats:
+        key = f"datasets[{index}].format"
         raise ConfigError(
-            f'cannot infer one format from suffixes {sorted(suffixes)}; set format = "csv" or "parquet"',
-            key=f"datasets[{index}].format",
+            f'{key}: cannot infer the format from suffixes {sorted(suffixes)}; set "csv" or "parquet"',
+            key=key,
         )
     (found,) = formats
     assert found is not None

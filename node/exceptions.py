@@ -17,8 +17,10 @@ class NodeError(Exception):
 
 
 class ConfigError(NodeError):
+    """``key`` is the dotted TOML key at fault (``datasets[0].fields[2].max``), when there is one."""
+
     def __init__(self, message: str, *, key: str | None = None):
-        super().__init__(f"{key}: {message}" if key else message)
+        super().__init__(message)
         self.key = key
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
+from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
 from contracts.exceptions import JobSpecError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.tickets import JobTicket, TicketError, verify_ticket
@@ -28,7 +29,7 @@ from protocols.exceptions import FixedPointOverflowError
 from protocols.fixedpoint import RingArray
 from protocols.secagg import client
 from protocols.secagg.config import SecAggConfig
-from protocols.secagg.messages import KeyTable, RelayedShares, UnmaskRequest
+from protocols.secagg.messages import KeyTable, MaskedInput, RelayedShares, UnmaskRequest
 
 from . import serde
 
@@ -52,17 +53,21 @@ class RunState:
     encoded: RingArray = field(repr=False)
 
 
-def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[JobTicket, JobSpec]:
-    """Every check a node makes before it touches its data; raises JobRefused with a reason code."""
+def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicket:
+    """Signature, freshness, single-use nonce, and that this node is named; raises JobRefused."""
     try:
         ticket = verify_ticket(
             payload, signature, ctx.identity.ticket_public_key, now=ctx.clock(), nonce_unused=ctx.nonces.claim
         )
     except TicketError as exc:
         raise JobRefused(exc.code, str(exc)) from exc
-    own_id = ctx.identity.participant_id
-    if own_id not in ticket.participants:
+    if ctx.identity.participant_id not in ticket.participants:
         raise JobRefused("not_a_participant", "this node is not named in the ticket")
+    return ticket
+
+
+def check_job(ctx: NodeContext, ticket: JobTicket) -> JobSpec:
+    """The job itself must be well-formed and allowed by this node's local rules."""
     try:
         spec = JobSpec.model_validate(ticket.spec)
     except ValueError as exc:
@@ -71,14 +76,47 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> tuple[Jo
         raise JobRefused(
             "buyer_not_accepted", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}"
         )
-    return ticket, spec
+    return spec
 
 
 async def start_run(
     ctx: NodeContext, payload: bytes, signature: bytes
 ) -> tuple[RunState, serde.ClientMessage]:
     """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
-    ticket, spec = check_ticket(ctx, payload, signature)
+    ticket = check_ticket(ctx, payload, signature)
+    plaintext = False
+    if ticket.spec.get("kind") == DIAGNOSTIC_KIND:
+        diagnostic = DiagnosticSpec.model_validate(ticket.spec)
+        encoded = synthetic_vector(diagnostic, ticket.participants.index(ctx.identity.participant_id))
+        plaintext = diagnostic.protocol == "plaintext"
+    else:
+        encoded = await _local_statistics(ctx, ticket, check_job(ctx, ticket))
+    config = SecAggConfig(
+        session_id=ticket.session_id_bytes(),
+        participants=ticket.participants,
+        threshold=ticket.threshold,
+        ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
+        vector_length=ticket.vector_length,
+    )
+    state = client.new_client(config, ctx.identity.participant_id)
+    ctx.journal.record(
+        ctx.clock(),
+        "job_accepted",
+        job_id=ticket.job_id,
+        run_id=ticket.run_id,
+        buyer=ticket.buyer,
+        kind=ticket.spec.get("kind"),
+        dataset=ticket.spec.get("dataset"),
+    )
+    if plaintext:  # diagnostics baseline: synthetic data only, sent in the clear in one round
+        return RunState(ticket, state, encoded), MaskedInput(
+            ctx.identity.participant_id, fixedpoint.pack(encoded, config.ring_bits)
+        )
+    state, message = client.advertise_keys(state)
+    return RunState(ticket, state, encoded), message
+
+
+async def _local_statistics(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> RingArray:
     try:
         dataset = ctx.config.dataset(spec.dataset)
     except ConfigError as exc:
@@ -92,25 +130,7 @@ async def start_run(
             "layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}"
         )
     values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
-    encoded = _encode(values, ticket)
-    config = SecAggConfig(
-        session_id=ticket.session_id_bytes(),
-        participants=ticket.participants,
-        threshold=ticket.threshold,
-        ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
-        vector_length=ticket.vector_length,
-    )
-    state, message = client.advertise_keys(client.new_client(config, ctx.identity.participant_id))
-    ctx.journal.record(
-        ctx.clock(),
-        "job_accepted",
-        job_id=ticket.job_id,
-        run_id=ticket.run_id,
-        buyer=ticket.buyer,
-        kind=spec.kind,
-        dataset=spec.dataset,
-    )
-    return RunState(ticket, state, encoded), message
+    return _encode(values, ticket)
 
 
 def _encode(values: np.ndarray, ticket: JobTicket) -> RingArray:

@@ -2,7 +2,8 @@
 
 The result follows ``contracts.jobspec.vector_layout`` exactly. Definition of the rows that count:
 
-* every cell is cast to its schema type; a cell that does not parse (or a non-finite number) is NULL;
+* every cell is cast to its schema type; a cell that does not parse, a non-finite number and a fractional
+  value in an integer field are NULL;
 * numeric values are clipped to the declared ``[min, max]`` *before* anything else, filters included: the
   clipping is part of the statistic, and it bounds what a single row can contribute;
 * a row is eligible when none of the fields the job uses is NULL, every category field it uses holds a
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from contracts.jobspec import (
     Filter,
     FilterOp,
+    JobKind,
     JobSpec,
     Term,
     VectorLayout,
@@ -39,7 +41,7 @@ SourceFormat = Literal["csv", "parquet"]
 
 _SQL_TYPES = {
     FieldType.NUMBER: "DOUBLE",
-    FieldType.INTEGER: "BIGINT",
+    FieldType.INTEGER: "DOUBLE",  # parsed as a number so that a fractional cell can be told apart
     FieldType.CATEGORY: "VARCHAR",
     FieldType.TIMESTAMP: "TIMESTAMP",
 }
@@ -113,14 +115,36 @@ def quote(name: str) -> str:
 def build_query(
     spec: JobSpec, schema: DatasetSchema, layout: VectorLayout, files: list[str], fmt: SourceFormat
 ) -> tuple[str, dict[str, Any]]:
-    """Return the SQL text and its parameters; one result row per non-empty group."""
+    """Return the SQL text and its parameters.
+
+    Moment kinds yield one row per non-empty group: ``[group,] term values...``; histograms yield
+    ``[group,] bin index or NULL (outside the edges), row count`` per occupied bin.
+    """
     params = _Params()
-    fields = [schema.field(name) for name in spec.used_fields()]
+    eligible = _eligible_rows(spec, schema, files, fmt, params)
+    group = [quote(spec.group_by)] if spec.group_by else []
+    if layout.kind is JobKind.HISTOGRAM:
+        return eligible + _histogram_select(layout, group, params), params.values
     measured = spec.measured_fields()
+    centred = [
+        f"{quote(name)} - {params.bind(layout.centres[name])} AS z{i}" for i, name in enumerate(measured)
+    ]
+    columns = ", ".join([*group, *centred]) or "1 AS one"
+    aggregates = ", ".join(_aggregate(term, measured) for term in layout.terms)
+    sql = (
+        f"{eligible},\ncentred AS (SELECT {columns} FROM eligible)\n"
+        f"SELECT {', '.join([*group, aggregates])} FROM centred" + (f" GROUP BY {group[0]}" if group else "")
+    )
+    return sql, params.values
+
+
+def _eligible_rows(
+    spec: JobSpec, schema: DatasetSchema, files: list[str], fmt: SourceFormat, params: _Params
+) -> str:
+    """CTEs ending in ``eligible``: the used fields, typed and clipped, of the rows the job counts."""
+    fields = [schema.field(name) for name in spec.used_fields()]
     typed = ", ".join(f"TRY_CAST({quote(f.name)} AS {_SQL_TYPES[f.type]}) AS {quote(f.name)}" for f in fields)
     clipped = ", ".join(_clipped(f, params) for f in fields)
-    if not fields:  # a plain count reads no column
-        typed, clipped = "1 AS one", "one"
     conditions = [f"{quote(f.name)} IS NOT NULL" for f in fields]
     conditions += [
         f"{quote(f.name)} IN ({params.bind_all(f.categories or [])})"
@@ -128,19 +152,27 @@ def build_query(
         if f.type is FieldType.CATEGORY
     ]
     conditions += [_condition(item, schema.field(item.field), params) for item in spec.filters]
-    centred = [
-        f"{quote(name)} - {params.bind(layout.centres[name])} AS z{i}" for i, name in enumerate(measured)
-    ]
-    group = [quote(spec.group_by)] if spec.group_by else []
-    kept = ", ".join([*group, *(quote(name) for name in measured), *centred]) or "one"
-    aggregates = ", ".join(_aggregate(term, measured, params) for term in layout.terms)
-    sql = (
-        f"WITH typed AS (SELECT {typed} FROM {_source(fmt, params.bind(files))}),\n"
-        f"clipped AS (SELECT {clipped} FROM typed),\n"
-        f"eligible AS (SELECT {kept} FROM clipped WHERE {' AND '.join(conditions) or 'TRUE'})\n"
-        f"SELECT {', '.join([*group, aggregates])} FROM eligible" + (f" GROUP BY {group[0]}" if group else "")
+    return (
+        f"WITH typed AS (SELECT {typed or '1 AS one'} FROM {_source(fmt, params.bind(files))}),\n"
+        f"clipped AS (SELECT {clipped or 'one'} FROM typed),\n"
+        f"eligible AS (SELECT * FROM clipped WHERE {' AND '.join(conditions) or 'TRUE'})"
     )
-    return sql, params.values
+
+
+def _histogram_select(layout: VectorLayout, group: list[str], params: _Params) -> str:
+    # An as-of join finds each value's bin by binary search instead of testing every bin: bin i holds
+    # [edge_i, edge_i+1), the last bin also its upper edge, values outside the edges get no bin.
+    first = layout.terms[1]
+    edges = [term.bin_lo for term in layout.terms[1:]] + [layout.terms[-1].bin_hi]
+    name, edge_list = quote(first.bin_field or ""), params.bind(edges)
+    keys = "".join(f"eligible.{g}, " for g in group)
+    in_range = f"CASE WHEN eligible.{name} <= {params.bind(edges[-1])} THEN bins.bin END"
+    return (
+        f",\nbins AS (SELECT CAST(i - 1 AS INTEGER) AS bin, {edge_list}[i] AS lo "
+        f"FROM range(1, {len(edges)}) AS r(i))\n"
+        f"SELECT {keys}{in_range}, count(*) "
+        f"FROM eligible ASOF LEFT JOIN bins ON eligible.{name} >= bins.lo GROUP BY ALL"
+    )
 
 
 def _source(fmt: SourceFormat, files_placeholder: str) -> str:
@@ -160,8 +192,10 @@ def _clipped(field: FieldSpec, params: _Params) -> str:
     if not field.type.is_numeric:
         return name
     lo, hi = params.bind(field.lower), params.bind(field.upper)
-    value = f"CAST({name} AS DOUBLE)"
-    return f"CASE WHEN isfinite({value}) THEN LEAST(GREATEST({value}, {lo}), {hi}) END AS {name}"
+    valid = f"isfinite({name})"
+    if field.type is FieldType.INTEGER:
+        valid += f" AND {name} = trunc({name})"  # '12.5' in an integer column is a bad cell, not 12 or 13
+    return f"CASE WHEN {valid} THEN LEAST(GREATEST({name}, {lo}), {hi}) END AS {name}"
 
 
 def _condition(item: Filter, field: FieldSpec, params: _Params) -> str:
@@ -182,12 +216,7 @@ def _parameter(value: float | str, field: FieldSpec) -> Any:
     return str(value)
 
 
-def _aggregate(term: Term, measured: list[str], params: _Params) -> str:
-    if term.bin_field is not None:
-        name = quote(term.bin_field)
-        upper = "<=" if term.bin_closed else "<"
-        lo, hi = params.bind(term.bin_lo), params.bind(term.bin_hi)
-        return f"count(*) FILTER (WHERE {name} >= {lo} AND {name} {upper} {hi})"
+def _aggregate(term: Term, measured: list[str]) -> str:
     if not term.factors:
         return "count(*)"
     product = " * ".join(f"z{measured.index(name)}" for name in term.factors)
@@ -197,10 +226,15 @@ def _aggregate(term: Term, measured: list[str], params: _Params) -> str:
 
 def _assemble(layout: VectorLayout, rows: list[tuple[Any, ...]]) -> NDArray[np.float64]:
     vector = np.zeros(layout.length, dtype=np.float64)
-    if layout.group_by is None:
-        vector[:] = rows[0]
-        return vector
     position = {group: i for i, group in enumerate(layout.groups)}
-    for group, *values in rows:
-        vector[layout.group_slice(position[group])] = values
+    for row in rows:
+        group, values = (row[0], row[1:]) if layout.group_by else (None, row)
+        start = position[group] * layout.per_group
+        if layout.kind is JobKind.HISTOGRAM:
+            bin_index, count = values
+            vector[start] += count  # n counts rows outside the edges too
+            if bin_index is not None:
+                vector[start + 1 + bin_index] += count
+        else:
+            vector[start : start + layout.per_group] = values
     return vector

@@ -129,19 +129,32 @@ FILTERS = {
 }
 
 AGGREGATE_SPECS = [
-    *(spec(kind, field=f, group_by=g) for kind in ("count",) for f in (None,) for g in (None, "shift", "line")),
-    *(spec(k, field="furnace_temp_c", group_by=g) for k in ("sum", "mean", "variance") for g in (None, "shift")),
+    *(
+        spec(kind, field=f, group_by=g)
+        for kind in ("count",)
+        for f in (None,)
+        for g in (None, "shift", "line")
+    ),
+    *(
+        spec(k, field="furnace_temp_c", group_by=g)
+        for k in ("sum", "mean", "variance")
+        for g in (None, "shift")
+    ),
     spec("mean", field="energy_kwh_per_t", group_by="process_step"),
     spec("variance", field="cycle_time_min", group_by="line"),
     spec("variance", field="defect_rate_pct", group_by="process_step"),
     *(spec("variance", field="energy_kwh_per_t", group_by="line", filters=[f]) for f in FILTERS.values()),
-    spec("mean", field="scrap_ratio", filters=[FILTERS["gt"], FILTERS["in_integer"], FILTERS["ge_timestamp"]]),
+    spec(
+        "mean", field="scrap_ratio", filters=[FILTERS["gt"], FILTERS["in_integer"], FILTERS["ge_timestamp"]]
+    ),
     spec("count", group_by="shift", filters=list(FILTERS.values())[:4]),
     spec("sum", field="throughput_t_per_h", group_by="process_step", filters=[FILTERS["between_timestamp"]]),
 ]
 
 
-@pytest.mark.parametrize("job", AGGREGATE_SPECS, ids=lambda s: f"{s.kind}-{s.field}-{s.group_by}-{len(s.filters)}")
+@pytest.mark.parametrize(
+    "job", AGGREGATE_SPECS, ids=lambda s: f"{s.kind}-{s.field}-{s.group_by}-{len(s.filters)}"
+)
 def test_aggregates_match_pooled_reference(job: JobSpec, factory_files: list[Path], pool: Pool) -> None:
     result = federated(job, factory_files)
     expected = reference_groups(job, pool)
@@ -173,7 +186,9 @@ def test_filters_select_some_but_not_all_rows(pool: Pool) -> None:
 HISTOGRAM_SPECS = [
     spec("histogram", field="furnace_temp_c", bins=[1400, 1500, 1550, 1600, 1650, 1700, 1800]),
     spec("histogram", field="furnace_temp_c", bins=[1500, 1600.0, 1700], group_by="process_step"),
-    spec("histogram", field="defect_rate_pct", bins=[0.5, 1, 2, 4], group_by="shift", filters=[FILTERS["ne"]]),
+    spec(
+        "histogram", field="defect_rate_pct", bins=[0.5, 1, 2, 4], group_by="shift", filters=[FILTERS["ne"]]
+    ),
     spec("histogram", field="cycle_time_min", bins=[20, 30, 40, 45, 50, 60, 80], filters=[FILTERS["in"]]),
 ]
 
@@ -204,7 +219,12 @@ REGRESSION_SPECS = [
         target="energy_kwh_per_t",
         filters=[FILTERS["eq"]],
     ),
-    spec("linear_regression", features=["furnace_temp_c"], target="defect_rate_pct", filters=[FILTERS["ge_timestamp"]]),
+    spec(
+        "linear_regression",
+        features=["furnace_temp_c"],
+        target="defect_rate_pct",
+        filters=[FILTERS["ge_timestamp"]],
+    ),
 ]
 
 

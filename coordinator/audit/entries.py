@@ -14,6 +14,9 @@ import rfc8785
 from coordinator.audit.exceptions import EntryError
 from coordinator.audit.merkle import leaf_hash
 
+# Column widths of the look-up indexes in tables.py.
+MAX_KIND = 64
+MAX_LABEL = 255
 _FIELDS = frozenset({"index", "time", "actor", "kind", "subjects", "payload"})
 _RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
@@ -27,9 +30,9 @@ def format_time(now: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
-def _check_label(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value or not value.isprintable():
-        raise EntryError(f"{what} must be a non-empty printable string")
+def _check_label(value: object, what: str, max_length: int) -> str:
+    if not isinstance(value, str) or not value or not value.isprintable() or len(value) > max_length:
+        raise EntryError(f"{what} must be a printable string of 1 to {max_length} characters")
     return value
 
 
@@ -47,13 +50,13 @@ class AuditEntry:
             raise EntryError("index must be a non-negative integer")
         if not isinstance(self.time, str) or not _RFC3339_UTC.fullmatch(self.time):
             raise EntryError(f"time {self.time!r} is not RFC 3339 UTC")
-        _check_label(self.actor, "actor")
-        _check_label(self.kind, "kind")
+        _check_label(self.actor, "actor", MAX_LABEL)
+        _check_label(self.kind, "kind", MAX_KIND)
         if not isinstance(self.subjects, Mapping) or not isinstance(self.payload, Mapping):
             raise EntryError("subjects and payload must be JSON objects")
         for key, value in self.subjects.items():
-            _check_label(key, "subject kind")
-            _check_label(value, f"subject {key}")
+            _check_label(key, "subject kind", MAX_KIND)
+            _check_label(value, f"subject {key}", MAX_LABEL)
 
     def to_json(self) -> dict[str, Any]:
         return {

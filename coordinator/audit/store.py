@@ -6,13 +6,14 @@ An append costs O(log n) database work: one entry row, the subtree hashes it com
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit import merkle
@@ -24,7 +25,7 @@ from coordinator.audit.checkpoint import (
     verify_cosignature,
 )
 from coordinator.audit.entries import AuditEntry, format_time, new_entry
-from coordinator.audit.exceptions import AuditError, LogRangeError, TamperError
+from coordinator.audit.exceptions import AuditError, LogRangeError, ProofError, TamperError
 from coordinator.audit.note import Signer, parse_signature_line, sign_note, split_note
 from coordinator.audit.tables import (
     CHECKPOINTS,
@@ -36,6 +37,7 @@ from coordinator.audit.tables import (
 )
 
 _APPEND_ATTEMPTS = 5
+_LAST_INDEX = select(func.max(ENTRIES.c.idx))
 _LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
 
@@ -55,12 +57,27 @@ def _engine_lock(engine: Engine) -> threading.Lock:
         return _LOCKS.setdefault(engine, threading.Lock())
 
 
+@functools.lru_cache(maxsize=128)
+def _read_nodes_query(count: int) -> Select[Any]:
+    """Point look-ups joined by OR, which both databases answer from the primary key.
+
+    Built once per count so each call reuses the compiled statement; a row-value IN list would make
+    SQLite scan the whole table.
+    """
+    terms = [
+        and_(NODES.c.level == bindparam(f"l{n}"), NODES.c.idx == bindparam(f"i{n}")) for n in range(count)
+    ]
+    return select(NODES.c.level, NODES.c.idx, NODES.c.hash).where(or_(*terms))
+
+
 def read_nodes(conn: Connection, ids: Sequence[merkle.NodeID]) -> list[bytes]:
     """Hashes of stored perfect subtrees in the order asked; a missing one means the store is damaged."""
     if not ids:
         return []
-    wanted = or_(*(and_(NODES.c.level == level, NODES.c.idx == idx) for level, idx in ids))
-    found = {(r.level, r.idx): r.hash for r in conn.execute(select(NODES).where(wanted))}
+    params = {
+        f"{axis}{n}": value for n, node in enumerate(ids) for axis, value in zip("li", node, strict=True)
+    }
+    found = {(r.level, r.idx): r.hash for r in conn.execute(_read_nodes_query(len(ids)), params)}
     for level, idx in ids:
         if (level, idx) not in found:
             raise TamperError(f"stored subtree hash ({level}, {idx}) is missing", index=idx << level)
@@ -68,7 +85,7 @@ def read_nodes(conn: Connection, ids: Sequence[merkle.NodeID]) -> list[bytes]:
 
 
 def stored_size(conn: Connection) -> int:
-    last = conn.execute(select(func.max(ENTRIES.c.idx))).scalar()
+    last = conn.execute(_LAST_INDEX).scalar()
     return 0 if last is None else int(last) + 1
 
 
@@ -117,7 +134,7 @@ class AuditLog:
                     continue
                 self._frontier = frontier
                 return entries
-        raise AuditError("could not append: the log kept changing under this writer")
+        raise AuditError("append failed: rows for the next index keep appearing (another writer or damage)")
 
     def _load_frontier(self, conn: Connection) -> merkle.Frontier:
         size = stored_size(conn)
@@ -149,16 +166,40 @@ class AuditLog:
 
     def checkpoint(self, now: datetime) -> str:
         """Sign and store a checkpoint if the log grew since the last one; returns the latest signed note."""
-        with self._lock, self._engine.begin() as conn:
-            latest = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
-            frontier = self._load_frontier(conn)
-            if latest is not None and latest.size >= frontier.size:
-                return self._with_cosignatures(conn, latest.size, latest.note)
-            root = frontier.root()
-            note = sign_note(format_checkpoint(Checkpoint(self._origin, frontier.size, root)), self._signer)
-            row = {"size": frontier.size, "root_hash": root, "note": note, "issued_at": format_time(now)}
-            conn.execute(insert(CHECKPOINTS), [row])
-            return note
+        try:
+            with self._lock, self._engine.begin() as conn:
+                latest = conn.execute(
+                    select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)
+                ).first()
+                frontier = self._load_frontier(conn)
+                if latest is not None and latest.size >= frontier.size:
+                    return self._with_cosignatures(conn, latest.size, latest.note)
+                root = frontier.root()
+                if latest is not None:
+                    self._check_extends(conn, latest.size, latest.root_hash, frontier.size, root)
+                note = sign_note(
+                    format_checkpoint(Checkpoint(self._origin, frontier.size, root)), self._signer
+                )
+                row = {"size": frontier.size, "root_hash": root, "note": note, "issued_at": format_time(now)}
+                conn.execute(insert(CHECKPOINTS), [row])
+                return note
+        except IntegrityError:
+            pass  # another process signed this size at the same moment
+        latest_note = self.latest_checkpoint()
+        if latest_note is None:
+            raise AuditError("no checkpoint could be stored")
+        return latest_note
+
+    @staticmethod
+    def _check_extends(conn: Connection, old_size: int, old_root: bytes, size: int, root: bytes) -> None:
+        """Refuse to sign a tree that is not an extension of the last signed one (a damaged store)."""
+        if old_size == 0:
+            return
+        proof = merkle.consistency_proof(old_size, size, lambda ids: read_nodes(conn, ids))
+        try:
+            merkle.verify_consistency(old_size, size, old_root, root, proof)
+        except ProofError as exc:
+            raise TamperError(f"the stored tree no longer extends checkpoint {old_size}", index=None) from exc
 
     def add_cosignature(self, size: int, signature_line: str, witness: WitnessVerifier) -> None:
         """Check and store a witness's cosignature of the checkpoint at ``size``; repeats are ignored."""

@@ -54,6 +54,7 @@ def verify_store(
         heads = _check_checkpoints(conn, verifier)
         cosigned, unknown = _check_cosignatures(conn, {head.size: head.body for head in heads}, witnesses)
         outside = [_open_head(note, verifier, None) for note in trusted]
+        _check_one_origin([*heads, *outside])
         size, root = _check_log(conn, sorted([*heads, *outside], key=lambda head: head.size))
     return VerifyReport(size, root, len(heads), cosigned, unknown)
 
@@ -75,10 +76,13 @@ def _check_checkpoints(conn: Connection, verifier: NoteVerifier) -> list[_Signed
         if (head.size, head.root) != (row.size, row.root_hash):
             raise TamperError("checkpoint row disagrees with its note", index=None, checkpoint_size=row.size)
         heads.append(head)
+    return heads
+
+
+def _check_one_origin(heads: Sequence[_SignedHead]) -> None:
     origins = sorted({head.origin for head in heads})
     if len(origins) > 1:
         raise TamperError(f"checkpoints name several origins: {origins}", index=None)
-    return heads
 
 
 def _check_cosignatures(
@@ -124,13 +128,14 @@ class _NodeStreams:
             raise TamperError(f"stored subtree hash ({level}, {idx}) is wrong", index=idx << level)
 
     def check_no_extra(self, size: int) -> None:
+        """Stored subtrees reaching past the last entry mean leaves from ``size`` on were removed."""
         extras = []
         for level in range(_MAX_LEVEL):
             first = self._conn.execute(
                 select(func.min(NODES.c.idx)).where(NODES.c.level == level, NODES.c.idx >= size >> level)
             ).scalar()
             if first is not None:
-                extras.append((int(first) << level, level, int(first)))
+                extras.append((max(int(first) << level, size), level, int(first)))
         if extras:
             index, level, idx = min(extras)
             raise TamperError(f"stored subtree hash ({level}, {idx}) lies beyond the log", index=index)
@@ -162,11 +167,20 @@ class _LevelStream:
             .order_by(NODES.c.idx)
             .limit(_CHUNK)
         )
-        rows = [(int(r.idx), bytes(r.hash)) for r in self._conn.execute(query)]
+        rows = [(int(r.idx), _blob(r.hash, r.idx << self._level)) for r in self._conn.execute(query)]
         self._buffer.extend(rows)
         self._done = len(rows) < _CHUNK
         if rows:
             self._next_start = rows[-1][0] + 1
+
+
+def _blob(value: object, index: int) -> bytes:
+    """Column bytes; SQLite lets a raw edit leave text in a blob column, which is checked like bytes."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TamperError(f"a stored blob holds {type(value).__name__}", index=index)
 
 
 def _entry_chunks(conn: Connection) -> Iterator[list[tuple[int, str, bytes, bytes, dict[str, str]]]]:
@@ -181,7 +195,10 @@ def _entry_chunks(conn: Connection) -> Iterator[list[tuple[int, str, bytes, byte
         named = select(SUBJECTS).where(SUBJECTS.c.entry_idx >= start, SUBJECTS.c.entry_idx < end)
         for s in conn.execute(named):
             subjects.setdefault(s.entry_idx, {})[s.subject] = s.value
-        yield [(r.idx, r.kind, bytes(r.canonical), bytes(r.leaf_hash), subjects.get(r.idx, {})) for r in rows]
+        yield [
+            (r.idx, r.kind, _blob(r.canonical, r.idx), _blob(r.leaf_hash, r.idx), subjects.get(r.idx, {}))
+            for r in rows
+        ]
         start = end
 
 

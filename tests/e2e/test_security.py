@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import struct
 import subprocess
@@ -59,7 +60,9 @@ def _connect(space: LocalSpace, key_pem: bytes, cert_pem: bytes) -> grpc.StatusC
     async def attempt() -> grpc.StatusCode:
         credentials = grpc.ssl_channel_credentials(ca_pem, key_pem, cert_pem)
         async with grpc.aio.secure_channel(endpoints["grpc_target"], credentials) as channel:
-            call = pb_grpc.NodeServiceStub(channel).Connect(iter([pb.NodeMessage(hello=pb.Hello())]))
+            call = pb_grpc.NodeServiceStub(channel).Connect()
+            with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                await call.write(pb.NodeMessage(hello=pb.Hello()))
             try:
                 async for _message in call:
                     return grpc.StatusCode.OK

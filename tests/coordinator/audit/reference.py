@@ -1,4 +1,4 @@
-"""Naive RFC 9162 Merkle tree, written straight from the recursive definitions, to check the real code against."""
+"""Naive RFC 9162 Merkle tree, straight from the recursive definitions, to check the real code against."""
 
 from __future__ import annotations
 

@@ -38,8 +38,10 @@ def test_round_trip_through_canonical_bytes() -> None:
         b"[]",
         b'{"actor":"a","index":0,"kind":"k","payload":{},"subjects":{}}',  # a field is missing
         b'{"actor":"a","index":0,"kind":"k","payload":{},"subjects":{},"time":"2025-03-01T08:30:00Z","x":1}',
-        b'{"index":0,"actor":"a","kind":"k","payload":{},"subjects":{},"time":"2025-03-01T08:30:00Z"}',  # order
-        b'{"actor":"a","index":0,"kind":"k","payload":{}, "subjects":{},"time":"2025-03-01T08:30:00Z"}',  # space
+        # keys out of order
+        b'{"index":0,"actor":"a","kind":"k","payload":{},"subjects":{},"time":"2025-03-01T08:30:00Z"}',
+        # whitespace
+        b'{"actor":"a","index":0,"kind":"k","payload":{}, "subjects":{},"time":"2025-03-01T08:30:00Z"}',
         b'{"actor":"a","index":0,"index":1,"kind":"k","payload":{},"subjects":{},"time":"2025-03-01T08:30:00Z"}',
         b'{"actor":"a","index":-1,"kind":"k","payload":{},"subjects":{},"time":"2025-03-01T08:30:00Z"}',
         b'{"actor":"a","index":0,"kind":"k","payload":{},"subjects":{},"time":"2025-03-01 08:30:00"}',

@@ -17,6 +17,9 @@ from tests.coordinator.audit.conftest import ORIGIN
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 SIZE = 20
+INSERT_ENTRY = (
+    "INSERT INTO audit_entries (idx, kind, canonical, leaf_hash) VALUES (:i, 'job.finished', :data, :leaf)"
+)
 
 
 @pytest.fixture
@@ -73,29 +76,34 @@ def test_edited_bytes_with_recomputed_leaf_hash(log: AuditLog, sqlite_db: Engine
     assert _first_bad(sqlite_db, signer).index == 11
 
 
-def test_consistent_rewrite_is_caught_by_the_signed_checkpoint(
-    log: AuditLog, sqlite_db: Engine, signer: NoteSigner
-) -> None:
-    """Rewriting an entry and every stored hash above it leaves only the signatures to catch it."""
-    data, leaf = _forged(10)
-    _sql(
-        sqlite_db,
-        "UPDATE audit_entries SET canonical = :data, leaf_hash = :leaf WHERE idx = 10",
-        data=data,
-        leaf=leaf,
-    )
+def _rewrite_consistently(log: AuditLog, engine: Engine, index: int) -> None:
+    """Replace an entry and recompute every stored hash, as an intruder without the signing key can."""
+    data, leaf = _forged(index)
+    sql = "UPDATE audit_entries SET canonical = :data, leaf_hash = :leaf WHERE idx = :i"
+    _sql(engine, sql, data=data, leaf=leaf, i=index)
     frontier = merkle.Frontier()
     for entry in log.entries(0, SIZE):
         for (level, idx), h in frontier.append(entry.leaf_hash()):
             _sql(
-                sqlite_db,
-                "UPDATE audit_nodes SET hash = :h WHERE level = :l AND idx = :i",
-                h=h,
-                l=level,
-                i=idx,
+                engine, "UPDATE audit_nodes SET hash = :h WHERE level = :l AND idx = :i", h=h, l=level, i=idx
             )
+
+
+def test_consistent_rewrite_is_caught_by_the_signed_checkpoint(
+    log: AuditLog, sqlite_db: Engine, signer: NoteSigner
+) -> None:
+    """Rewriting an entry and every stored hash above it leaves only the signatures to catch it."""
+    _rewrite_consistently(log, sqlite_db, 10)
     error = _first_bad(sqlite_db, signer)
     assert (error.index, error.checkpoint_size) == (8, 16)  # the change lies after 8, before 16
+
+
+def test_log_refuses_to_sign_a_rewritten_tree(log: AuditLog, sqlite_db: Engine, signer: NoteSigner) -> None:
+    _rewrite_consistently(log, sqlite_db, 10)
+    reopened = AuditLog(sqlite_db, ORIGIN, signer)
+    reopened.append("op", "job.finished", {}, {}, NOW)
+    with pytest.raises(TamperError):
+        reopened.checkpoint(NOW)
 
 
 def test_deleted_entry(log: AuditLog, sqlite_db: Engine, signer: NoteSigner) -> None:
@@ -113,20 +121,14 @@ def test_inserted_entry(log: AuditLog, sqlite_db: Engine, signer: NoteSigner) ->
     for table, col in (("audit_entries", "idx"), ("audit_subjects", "entry_idx")):
         _sql(sqlite_db, *(s.format(table=table, col=col) for s in shift))
     data, leaf = _forged(12)
-    _sql(
-        sqlite_db,
-        "INSERT INTO audit_entries (idx, kind, canonical, leaf_hash) VALUES (12, 'job.finished', :data, :leaf)",
-        data=data,
-        leaf=leaf,
-    )
+    _sql(sqlite_db, INSERT_ENTRY, i=12, data=data, leaf=leaf)
     _sql(sqlite_db, "INSERT INTO audit_subjects (entry_idx, subject, value) VALUES (12, 'job', 'job-12')")
     assert _first_bad(sqlite_db, signer).index == 12
 
 
 def test_appended_row_outside_the_log(log: AuditLog, sqlite_db: Engine, signer: NoteSigner) -> None:
     data, leaf = _forged(SIZE)
-    sql = "INSERT INTO audit_entries (idx, kind, canonical, leaf_hash) VALUES (:i, 'job.finished', :data, :leaf)"
-    _sql(sqlite_db, sql, i=SIZE, data=data, leaf=leaf)
+    _sql(sqlite_db, INSERT_ENTRY, i=SIZE, data=data, leaf=leaf)
     assert _first_bad(sqlite_db, signer).index == SIZE
 
 

@@ -1,0 +1,168 @@
+"""The coordinator's side of one protocol run: tickets out, round messages in, secure aggregation driven.
+
+It relays and aggregates only: it sees advertised public keys, encrypted share envelopes, masked vectors
+and the final sum. It also measures each round and the bytes every node uploaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from contracts.tickets import JobTicket, sign_ticket
+from coordinator import serde
+from coordinator.context import CoordinatorContext
+from coordinator.sessions import Disconnected, InboxItem
+from proto.dataspace.v1 import node_service_pb2 as pb
+from protocols import fixedpoint
+from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
+from protocols.secagg import server
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse
+
+log = logging.getLogger(__name__)
+TICKET_LIFETIME = timedelta(minutes=10)
+
+
+class RunFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Round:
+    name: str
+    message_type: type
+    receive: Any  # (ServerState, message) -> ServerState
+    close: Any  # ServerState -> (ServerState, outgoing or aggregate)
+
+
+ROUNDS = (
+    Round("advertise keys", AdvertiseKeys, server.receive_keys, server.close_keys),
+    Round("share keys", ShareKeys, server.receive_shares, server.close_shares),
+    Round("masked input", MaskedInput, server.receive_masked_input, server.close_masked_inputs),
+    Round("unmasking", UnmaskResponse, server.receive_unmasking, server.close_unmasking),
+)
+
+
+def threshold_for(n: int, min_participants: int) -> int:
+    """Shares needed to unmask: a majority of the participants, and never fewer than the release floor."""
+    return min(n, max(min_participants, n // 2 + 1))
+
+
+class RunChannel:
+    def __init__(self, ctx: CoordinatorContext, job_id: str, buyer: str) -> None:
+        self.ctx, self.job_id, self.buyer = ctx, job_id, buyer
+        self.run_id = "run_" + uuid.uuid4().hex
+        self.refusals: dict[str, str] = {}
+        self.uploaded: dict[str, int] = defaultdict(int)
+        self.round_seconds: dict[str, float] = {}
+        self.survivors: tuple[str, ...] = ()
+        self.inbox: asyncio.Queue[InboxItem] = ctx.sessions.open_run(self.run_id)
+
+    def close(self) -> None:
+        self.ctx.sessions.close_run(self.run_id)
+
+    def new_config(
+        self, participants: list[str], min_participants: int, ring_bits: int, length: int
+    ) -> SecAggConfig:
+        return SecAggConfig(
+            session_id=secrets.token_bytes(16),
+            participants=tuple(participants),
+            threshold=threshold_for(len(participants), min_participants),
+            ring_bits=ring_bits,  # type: ignore[arg-type]
+            vector_length=length,
+        )
+
+    def send_tickets(self, config: SecAggConfig, spec: dict[str, Any], scale_bits: int) -> None:
+        now = self.ctx.clock()
+        for pid in config.participants:
+            ticket = JobTicket(
+                job_id=self.job_id, run_id=self.run_id, buyer=self.buyer, spec=spec,
+                participants=config.participants, threshold=config.threshold, ring_bits=config.ring_bits,
+                scale_bits=scale_bits, vector_length=config.vector_length,
+                session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),
+                issued_at=now, expires_at=now + TICKET_LIFETIME,
+            )  # fmt: skip
+            payload, signature = sign_ticket(ticket, self.ctx.keys.ticket_key)
+            self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
+
+    async def secure_aggregation(self, config: SecAggConfig) -> tuple[fixedpoint.RingArray, int]:
+        """Drive the four rounds; return the sum of the survivors' inputs and how many they are."""
+        state = server.new_server(config)
+        expected = set(config.participants)
+        contributors = 0
+        for round_ in ROUNDS:
+            started = time.perf_counter()
+            for pid, message in await self.collect(expected, round_.message_type, round_.name):
+                try:
+                    state = round_.receive(state, message)
+                except (InvalidMessageError, StageError) as exc:
+                    log.warning("run %s: dropping %s's %s message: %s", self.run_id, pid, round_.name, exc)
+            try:
+                state, outgoing = round_.close(state)
+            except ThresholdError as exc:
+                raise RunFailed("too_many_dropouts", self._dropout_reason(round_.name, exc)) from exc
+            self.round_seconds[round_.name] = time.perf_counter() - started
+            if round_.message_type is MaskedInput:
+                self.survivors = config.ordered(outgoing)
+                contributors = len(outgoing)
+            if not isinstance(outgoing, dict):
+                return outgoing, contributors
+            for pid, message in outgoing.items():
+                self.send(pid, pb.ToNode(secagg=serde.encode_server(message)))
+            expected = set(outgoing)
+        raise AssertionError("the unmasking round returns the aggregate")
+
+    async def collect(self, expected: set[str], message_type: type, name: str) -> list[tuple[str, Any]]:
+        """This round's messages from the expected nodes, until all answered, dropped or the deadline."""
+        waiting, received = set(expected), []
+        deadline = time.monotonic() + self.ctx.settings.round_timeout_s
+        while waiting and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                item = await asyncio.wait_for(self.inbox.get(), remaining)
+            except TimeoutError:
+                break
+            if isinstance(item, Disconnected):
+                waiting.discard(item.participant_id)
+                continue
+            pid, message = item
+            self.uploaded[pid] += message.ByteSize()
+            if pid not in waiting:
+                continue
+            if message.WhichOneof("body") == "refusal":
+                self.refusals[pid] = f"{message.refusal.code}: {message.refusal.message}"
+                waiting.discard(pid)
+                continue
+            decoded = serde.decode_client(message.secagg, pid)
+            if isinstance(decoded, message_type):
+                received.append((pid, decoded))
+                waiting.discard(pid)
+        if waiting:
+            log.info("run %s: no %s message from %s", self.run_id, name, sorted(waiting))
+        return received
+
+    def notify_finished(self, participants: list[str], state: str) -> None:
+        for pid in participants:
+            self.send(pid, pb.ToNode(finished=pb.JobFinished(state=state)))
+
+    def send(self, pid: str, body: pb.ToNode) -> None:
+        body.job_id, body.run_id = self.job_id, self.run_id
+        self.ctx.sessions.send(pid, pb.CoordinatorMessage(job=body))
+
+    def _dropout_reason(self, round_name: str, exc: ThresholdError) -> str:
+        reason = f"too few nodes remained in the {round_name} round ({exc})"
+        if self.refusals:
+            reason += "; refusals: " + "; ".join(
+                f"{pid}: {why}" for pid, why in sorted(self.refusals.items())
+            )
+        return reason
