@@ -27,6 +27,7 @@ from coordinator.audit.verify import verify_store
 
 STANDARD_SIZES = (10**3, 10**5, 10**6)
 BATCH = 20_000
+WARMUP = 50
 ORIGIN = "bench.example/audit"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 RESULTS = Path(__file__).resolve().parent / "results" / "audit.json"
@@ -68,6 +69,14 @@ def grow(log: AuditLog, target: int) -> float:
     return time.perf_counter() - start
 
 
+def settle(engine: Engine, log: AuditLog, size: int) -> None:
+    """Flush the bulk load out of the WAL and warm up, so the samples show the steady-state append."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    for k in range(WARMUP):
+        log.append(*draft(size + k), NOW)
+
+
 def timed(samples: int, call: Callable[[int], object]) -> list[float]:
     """Per-call wall time in microseconds."""
     out = []
@@ -83,7 +92,7 @@ def p95(values: list[float]) -> float:
 
 
 def measure(log: AuditLog, size: int, samples: int, rng: random.Random) -> dict[str, Any]:
-    appends = timed(samples, lambda k: log.append(*draft(size + k), NOW))
+    appends = timed(samples, lambda k: log.append(*draft(size + WARMUP + k), NOW))
     current = log.size()
     root = log.root()
     indices = [rng.randrange(current) for _ in range(samples)]
@@ -146,6 +155,7 @@ def run(sizes: list[int], samples: int, verify: bool, seed: int) -> list[dict[st
         for size in sizes:
             print(f"size {size:,}")
             build = grow(log, size)
+            settle(engine, log, size)
             row = measure(log, size, samples, rng) | {"build_s": build, "verify_s": None}
             if verify:
                 t0 = time.perf_counter()
@@ -160,7 +170,7 @@ def run(sizes: list[int], samples: int, verify: bool, seed: int) -> list[dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-size", type=int, default=STANDARD_SIZES[-1])
-    parser.add_argument("--samples", type=int, default=300, help="measured appends and proofs per size")
+    parser.add_argument("--samples", type=int, default=500, help="measured appends and proofs per size")
     parser.add_argument("--verify", action="store_true", help="also time a full verify_store at each size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -55,7 +55,7 @@ class LocalSpace:
         return GatewayClient(self.http_url, token)
 
     # -- coordinator --------------------------------------------------------------------------
-    def start_coordinator(self, timeout: float = 60.0) -> None:
+    def start_coordinator(self, timeout: float = 60.0, *, grpc_port: str = "0", http_port: str = "0") -> None:
         self.coordinator_dir.mkdir(parents=True, exist_ok=True)
         endpoints = self.coordinator_dir / "endpoints.json"
         endpoints.unlink(missing_ok=True)
@@ -71,9 +71,9 @@ class LocalSpace:
                     "--data-dir",
                     str(self.coordinator_dir),
                     "--grpc-port",
-                    "0",
+                    grpc_port,
                     "--http-port",
-                    "0",
+                    http_port,
                     *self.coordinator_args,
                 ],
                 stdout=sink,
@@ -93,6 +93,17 @@ class LocalSpace:
     def stop_coordinator(self) -> None:
         _terminate(self.coordinator)
         self.coordinator = None
+
+    def restart_coordinator(self, *, crash: bool) -> None:
+        """Stop (SIGKILL when ``crash``) and start again on the same ports, so enrolled nodes find it."""
+        endpoints = json.loads((self.coordinator_dir / "endpoints.json").read_text())
+        if crash and self.coordinator is not None:
+            self.coordinator.kill()
+            self.coordinator.wait()
+        self.stop_coordinator()
+        grpc_port = endpoints["grpc_target"].rsplit(":", 1)[1]
+        http_port = self.http_url.rsplit(":", 1)[1]
+        self.start_coordinator(grpc_port=grpc_port, http_port=http_port)
 
     # -- factories ----------------------------------------------------------------------------
     def add_factory(self, index: int, rows: int, *, accept: str = "*") -> Factory:

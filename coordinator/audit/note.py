@@ -28,6 +28,7 @@ SIGNATURE_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
 MAX_NOTE_BYTES = 1 << 20
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class Signer(Protocol):
@@ -102,7 +103,7 @@ def decode_key(key: str) -> tuple[str, int, int, bytes]:
     """Split ``name+hexid+base64(type || material)`` into its parts; the key ID is checked by the caller."""
     name, sep, rest = key.partition("+")
     hex_id, sep2, blob = rest.partition("+")
-    if not (sep and sep2) or not is_valid_name(name) or len(hex_id) != 8 or hex_id != hex_id.lower():
+    if not (sep and sep2) or not is_valid_name(name) or len(hex_id) != 8 or set(hex_id) - _HEX_DIGITS:
         raise KeyFormatError("key string must be name+hexkeyid+base64key")
     try:
         key_id = int(hex_id, 16)
@@ -197,11 +198,6 @@ def sign_note(text: str, signer: Signer) -> str:
     """Return the signed note: text, a blank line, and the signer's signature line."""
     _check_text(text)
     return text + "\n" + Signature(signer.name, signer.key_id, signer.sign(text.encode())).line()
-
-
-def add_signature_lines(note: str, lines: Iterable[str]) -> str:
-    """Append already-made signature lines (for example cosignatures) to a signed note."""
-    return note + "".join(lines)
 
 
 def parse_signature_line(line: str) -> Signature:
