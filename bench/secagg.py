@@ -68,14 +68,17 @@ def measure(space: LocalSpace, n: int, dimension: int, repeats: int) -> dict[str
     secure_s, plain_s = statistics.median(secure), statistics.median(plain)
     upload = statistics.median(uploads)
     return {
-        "n": n, "D": dimension, "secure_s": secure_s, "plaintext_s": plain_s, "secure_vs_plaintext": secure_s / plain_s,
+        "n": n, "D": dimension, "secure_s": secure_s, "plaintext_s": plain_s,
+        "secure_vs_plaintext": secure_s / plain_s,
         "masking_ms": masking_seconds(n, dimension, max(repeats, 5)) * 1000,
         "upload_bytes": upload, "upload_vs_4D": upload / (4 * dimension), "correct": correct,
     }  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="n=5, D=10,000 only")
     args = parser.parse_args()
@@ -93,11 +96,12 @@ def main() -> None:
                 rows += [measure(space, n, d, args.repeats) for d in dims]
             finally:
                 space.stop()
-    header = f"{'n':>3} {'D':>8} {'secure s':>9} {'plain s':>9} {'ratio':>6} {'mask ms':>8} {'upload B':>10} {'÷4D':>6} ok"
-    print(header)
+    print(f"{'n':>3} {'D':>8} {'secure s':>9} {'plain s':>9} {'ratio':>6} {'mask ms':>8} "
+          f"{'upload B':>10} {'÷4D':>6} ok")  # fmt: skip
     for r in rows:
-        print(f"{r['n']:>3} {r['D']:>8} {r['secure_s']:>9.4f} {r['plaintext_s']:>9.4f} {r['secure_vs_plaintext']:>6.2f} "
-              f"{r['masking_ms']:>8.2f} {r['upload_bytes']:>10.0f} {r['upload_vs_4D']:>6.3f} {r['correct']}")  # fmt: skip
+        print(f"{r['n']:>3} {r['D']:>8} {r['secure_s']:>9.4f} {r['plaintext_s']:>9.4f} "
+              f"{r['secure_vs_plaintext']:>6.2f} {r['masking_ms']:>8.2f} {r['upload_bytes']:>10.0f} "
+              f"{r['upload_vs_4D']:>6.3f} {r['correct']}")  # fmt: skip
     out = ROOT / "bench" / "results" / "secagg.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "secagg", "repeats": args.repeats, "rows": rows}, indent=2))
