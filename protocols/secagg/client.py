@@ -22,7 +22,7 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from protocols.secagg.shamir import split_secret
+from protocols.secagg.shamir import SHARE_BYTES, split_secret
 
 RandBytes = Callable[[int], bytes]
 _T = TypeVar("_T")
@@ -193,7 +193,7 @@ def _open_all(state: ClientState, relayed: RelayedShares) -> dict[str, SharePair
             recipient=me,
         )
         shares = open_shares(key, envelope, session_id=cfg.session_id, sender=sender, recipient=me)
-        if len(shares.self_mask) != SEED_BYTES or len(shares.mask_key) != KEY_BYTES:
+        if len(shares.self_mask) != SHARE_BYTES or len(shares.mask_key) != SHARE_BYTES:
             raise InvalidMessageError(f"shares from {sender!r} have the wrong length")
         opened[sender] = shares
     return opened

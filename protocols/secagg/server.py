@@ -13,7 +13,7 @@ from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
 from protocols.fixedpoint import RingArray, ring_dtype, unpack
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.keys import KEY_BYTES, mask_seed, public_key_of
-from protocols.secagg.masking import SEED_BYTES, Sign, add_masks
+from protocols.secagg.masking import Sign, add_masks
 from protocols.secagg.messages import (
     AdvertiseKeys,
     KeyTable,
@@ -24,7 +24,7 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from protocols.secagg.shamir import combine_secret
+from protocols.secagg.shamir import SHARE_BYTES, combine_secret
 
 
 class ServerStage(Enum):
@@ -122,8 +122,8 @@ def close_masked_inputs(state: ServerState) -> tuple[ServerState, dict[str, Unma
 def receive_unmasking(state: ServerState, message: UnmaskResponse) -> ServerState:
     _require(state, ServerStage.COLLECTING_UNMASKING)
     _check_sender(message.sender, state.u3, state.responses)
-    _check_share_set(message.sender, message.self_mask_shares, state.u3, SEED_BYTES)
-    _check_share_set(message.sender, message.mask_key_shares, state.dropped, KEY_BYTES)
+    _check_share_set(message.sender, message.self_mask_shares, state.u3, SHARE_BYTES)
+    _check_share_set(message.sender, message.mask_key_shares, state.dropped, SHARE_BYTES)
     return replace(state, responses={**state.responses, message.sender: message})
 
 

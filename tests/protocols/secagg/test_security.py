@@ -9,6 +9,7 @@ import pytest
 from protocols.exceptions import InvalidMessageError
 from protocols.fixedpoint import unpack
 from protocols.secagg import client
+from protocols.secagg.shamir import SHARE_BYTES
 from protocols.secagg.client import ClientStage
 from protocols.secagg.envelope import open_shares
 from protocols.secagg.keys import generate_keypair, share_key
@@ -77,7 +78,7 @@ def test_server_cannot_open_relayed_envelopes(recording: Recording) -> None:
     secret = recording.clients[client.ClientStage.SHARES_SENT].cipher_keys
     assert secret is not None
     right_key = share_key(secret.secret, recording.table.keys[sender].cipher_public, **ids)
-    assert len(open_shares(right_key, envelope, **ids).self_mask) == 32
+    assert len(open_shares(right_key, envelope, **ids).self_mask) == SHARE_BYTES
 
 
 def test_masked_vector_is_unrelated_to_input() -> None:

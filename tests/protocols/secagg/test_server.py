@@ -150,7 +150,7 @@ def test_reconstructed_key_is_checked_against_advertised_key() -> None:
     first = next(iter(responses))
     share = responses[first].mask_key_shares["factory-2"]
     responses[first] = dataclasses.replace(
-        responses[first], mask_key_shares={"factory-2": bytes([share[0] ^ 1]) + share[1:]}
+        responses[first], mask_key_shares={"factory-2": share[:-1] + bytes([share[-1] ^ 1])}
     )
     for response in responses.values():
         srv = server.receive_unmasking(srv, response)
