@@ -9,11 +9,11 @@ import pytest
 from protocols.exceptions import InvalidMessageError
 from protocols.fixedpoint import unpack
 from protocols.secagg import client
-from protocols.secagg.shamir import SHARE_BYTES
 from protocols.secagg.client import ClientStage
 from protocols.secagg.envelope import open_shares
 from protocols.secagg.keys import generate_keypair, share_key
 from protocols.secagg.messages import RelayedShares, UnmaskRequest
+from protocols.secagg.shamir import SHARE_BYTES
 from tests.protocols.secagg.staging import Recording, det_randbytes, make_config, record_run
 
 
