@@ -6,8 +6,13 @@ Hierarchy::
     ├── SchemaError                a dataset schema is malformed or asked for something it lacks
     │   └── UnknownFieldError      ``DatasetSchema.field(name)`` found no such field (also a LookupError)
     ├── JobSpecError               a job spec is not valid against its dataset schema
-    └── AnalysisError              a summed vector cannot be finalised into a result
-        └── SingularMatrixError    the regression design matrix has no unique solution
+    ├── AnalysisError              a summed vector cannot be finalised into a result
+    │   └── SingularMatrixError    the regression design matrix has no unique solution
+    ├── OfferError                 a dataset offer breaks a rule (grades, personal information, vocabulary)
+    ├── TermsError                 offers admit no common terms for a buyer (empty intersection)
+    ├── NegotiationError           a contract negotiation cannot proceed
+    │   └── IllegalTransitionError the current state or the actor's role forbids the event (HTTP 409)
+    └── SignatureError             a contract signature is missing or does not verify; names the party
 """
 
 from __future__ import annotations
@@ -72,3 +77,97 @@ class AnalysisError(ContractsError):
 
 class SingularMatrixError(AnalysisError):
     default_code = "singular_matrix"
+
+
+# ------------------------------------------------------------------------- offers, contracts and policy
+
+
+class OfferErrorCode(StrEnum):
+    """Reasons an offer is refused; part of the public API, so never renamed."""
+
+    DATASET_MISMATCH = "dataset_mismatch"
+    UNKNOWN_FIELD = "unknown_field"
+    MISSING_TAG = "missing_tag"
+    UNKNOWN_TAG = "unknown_tag"
+    TAG_TYPE_MISMATCH = "tag_type_mismatch"
+    MISSING_GRADE = "missing_grade"
+    CORE_FIELD_OFFERED = "core_field_offered"
+    PERSONAL_FIELD_OFFERED = "personal_field_offered"
+    PERSONAL_FLAG_MISSING = "personal_flag_missing"
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    EMPTY_VALIDITY_WINDOW = "empty_validity_window"
+
+
+class OfferError(ContractsError):
+    """A dataset offer breaks a rule of the space (grades, personal information, vocabulary)."""
+
+    default_code = "invalid_offer"
+
+    def __init__(self, code: OfferErrorCode, message: str, **details: Any):
+        super().__init__(message, code=code.value, details=details)
+        self.offer_code = code
+
+
+class TermsErrorCode(StrEnum):
+    """Reasons contract terms cannot be compiled from a set of offers."""
+
+    NO_OFFERS = "no_offers"
+    DUPLICATE_OFFER = "duplicate_offer"
+    DATASET_MISMATCH = "dataset_mismatch"
+    BUYER_IS_PROVIDER = "buyer_is_provider"
+    NO_COMMON_FIELDS = "no_common_fields"
+    NO_COMMON_JOB_KINDS = "no_common_job_kinds"
+    NO_COMMON_PURPOSES = "no_common_purposes"
+    NO_COMMON_REGIONS = "no_common_regions"
+    NO_COMMON_VALIDITY = "no_common_validity"
+    EXPIRED = "expired"
+    PURPOSE_NOT_ALLOWED = "purpose_not_allowed"
+    REGION_NOT_ALLOWED = "region_not_allowed"
+
+
+class TermsError(ContractsError):
+    """The offers admit no common terms for this buyer (an empty intersection)."""
+
+    default_code = "invalid_terms"
+
+    def __init__(self, code: TermsErrorCode, message: str, **details: Any):
+        super().__init__(message, code=code.value, details=details)
+        self.terms_code = code
+
+
+class NegotiationError(ContractsError):
+    default_code = "negotiation_error"
+
+
+class IllegalTransitionError(NegotiationError):
+    """An event that the contract's current state or the actor's role does not allow (HTTP 409)."""
+
+    default_code = "illegal_transition"
+
+    def __init__(self, current_state: str, event: str, actor: str, message: str):
+        details = {"current_state": str(current_state), "event": str(event), "actor": actor}
+        super().__init__(message, details=details)
+        self.current_state = current_state
+        self.event = event
+        self.actor = actor
+
+
+class SignatureErrorCode(StrEnum):
+    MISSING_SIGNATURE = "missing_signature"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    KEY_MISMATCH = "key_mismatch"
+    MALFORMED_SIGNATURE = "malformed_signature"
+    UNEXPECTED_SIGNATURE = "unexpected_signature"
+    NOT_A_PARTY = "not_a_party"
+
+
+class SignatureError(ContractsError):
+    """A contract signature is missing, malformed or does not verify; ``party`` names whose."""
+
+    default_code = "signature_error"
+
+    def __init__(self, code: SignatureErrorCode, party: str, message: str, **details: Any):
+        super().__init__(message, code=code.value, details={"party": party, **details})
+        self.signature_code = code
+        self.party = party

@@ -1,0 +1,402 @@
+"""Multi-party usage contracts: an ODRL-like policy compiled from the offers, plus negotiation and signatures.
+
+``compile_terms`` takes the intersection of what every offer allows; a buyer gets only what all its
+providers agree to, and the strictest of their limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.exceptions import SignatureError, SignatureErrorCode, TermsError, TermsErrorCode
+from contracts.negotiation import Event, Negotiation, Stage, fire, request
+from contracts.offers import (
+    ID_PATTERN,
+    DatasetOffer,
+    Grade,
+    Price,
+    Region,
+    sorted_unique,
+    strictest,
+    validate_offer,
+)
+from contracts.schema import DatasetSchema, FieldSpec, FieldType
+from contracts.vocabulary import DOMESTIC_REGION
+
+T = TypeVar("T")
+
+
+class ConstraintName(StrEnum):
+    """Stable names of everything a decision can cite; part of the public API."""
+
+    CONTRACT_STATE = "contract_state"
+    PARTICIPANT = "participant"
+    SIGNATURE = "signature"
+    BUYER = "buyer"
+    PURPOSE = "purpose"
+    DATASET = "dataset"
+    JOB_KIND = "job_kind"
+    FIELDS = "fields"
+    FILTER_FIELDS = "filter_fields"
+    GROUP_BY = "group_by"
+    VALIDITY_WINDOW = "validity_window"
+    QUERY_COUNT = "query_count"
+    EPSILON_BUDGET = "epsilon_budget"
+    MIN_COHORT = "min_cohort"
+    REGION = "region"
+    CROSS_BORDER = "cross_border"
+    GRADE = "grade"
+    PERSONAL_INFORMATION = "personal_information"
+
+
+class SetConstraint(BaseModel):
+    """``isAnyOf``: every requested value is in the right operand; ``isNoneOf``: none is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["set"] = "set"
+    left_operand: ConstraintName
+    operator: Literal["isAnyOf", "isNoneOf"]
+    right_operand: tuple[str, ...]
+
+
+class NumberConstraint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["number"] = "number"
+    left_operand: ConstraintName
+    operator: Literal["lteq", "gteq"]
+    right_operand: float
+
+
+class TimeConstraint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["time"] = "time"
+    left_operand: ConstraintName
+    operator: Literal["gteq", "lt"]
+    right_operand: AwareDatetime
+
+
+Constraint = Annotated[SetConstraint | NumberConstraint | TimeConstraint, Field(discriminator="kind")]
+
+
+class Permission(BaseModel):
+    """The buyer may ``aggregate`` over ``target`` when every constraint holds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["aggregate"] = "aggregate"
+    target: str
+    constraints: tuple[Constraint, ...]
+
+
+class Prohibition(BaseModel):
+    """No job may use any ``target`` field while every ``when`` constraint holds (always, if none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ConstraintName
+    action: Literal["use"] = "use"
+    target: tuple[str, ...]
+    when: tuple[Constraint, ...] = ()
+
+
+class DutyAction(StrEnum):
+    RESULTS_ONLY_AGGREGATE = "results_only_aggregate"
+    DELETE_AFTER = "delete_after"
+
+
+class Duty(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: DutyAction
+    days: int | None = None
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    assigners: tuple[str, ...]
+    assignee: str
+    permissions: tuple[Permission, ...]
+    prohibitions: tuple[Prohibition, ...]
+    duties: tuple[Duty, ...]
+
+
+class OfferRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    offer_id: str
+    provider: str
+    price: Price
+
+
+class Terms(BaseModel):
+    """The compiled terms: the schema of the fields every offer lets a job use, and the policy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset_schema: DatasetSchema
+    tags: dict[str, str]
+    grades: dict[str, Grade]
+    offers: tuple[OfferRef, ...]
+    policy: Policy
+
+
+class ProviderPart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    offer_ids: tuple[str, ...]
+
+
+class PartySignature(BaseModel):
+    """An Ed25519 signature (standard base64) and the id of the key that made it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    party: str
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    signature: str
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    contract_id: str = Field(pattern=ID_PATTERN)
+    buyer: str
+    providers: tuple[ProviderPart, ...] = Field(min_length=1)
+    operator: str
+    purpose: str
+    region: Region
+    terms: Terms
+    negotiation: Negotiation
+    signatures: tuple[PartySignature, ...] = ()
+    countersignature: PartySignature | None = None
+
+    @property
+    def state(self) -> Stage:
+        return self.negotiation.stage
+
+    @property
+    def provider_ids(self) -> tuple[str, ...]:
+        return tuple(part.provider for part in self.providers)
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """Everyone who signs the terms: the buyer, then the providers."""
+        return (self.buyer, *self.provider_ids)
+
+    def signature_of(self, party: str) -> PartySignature | None:
+        return next((s for s in self.signatures if s.party == party), None)
+
+
+def draft_contract(
+    contract_id: str,
+    offers: Sequence[DatasetOffer],
+    *,
+    buyer: str,
+    operator: str,
+    purpose: str,
+    region: str,
+    now: datetime,
+) -> Contract:
+    """Compile the terms and open the negotiation (state REQUESTED)."""
+    terms = compile_terms(offers, buyer, purpose, region, now)
+    by_provider: dict[str, list[str]] = {}
+    for item in offers:
+        by_provider.setdefault(item.provider, []).append(item.offer_id)
+    parts = tuple(ProviderPart(provider=p, offer_ids=tuple(sorted(ids))) for p, ids in by_provider.items())
+    return Contract(
+        contract_id=contract_id,
+        buyer=buyer,
+        providers=parts,
+        operator=operator,
+        purpose=purpose,
+        region=region,
+        terms=terms,
+        negotiation=request(buyer, [p.provider for p in parts], operator, now),
+    )
+
+
+def advance(contract: Contract, event: Event, actor: str, now: datetime) -> Contract:
+    """Fire a negotiation event; signing events need the actor's signature to be on the contract."""
+    if event is Event.SIGN and contract.signature_of(actor) is None:
+        raise SignatureError(SignatureErrorCode.MISSING_SIGNATURE, actor, f"{actor} has not signed the terms")
+    if event is Event.COUNTERSIGN and contract.countersignature is None:
+        raise SignatureError(
+            SignatureErrorCode.MISSING_SIGNATURE, actor, "the operator has not countersigned"
+        )
+    return contract.model_copy(update={"negotiation": fire(contract.negotiation, event, actor, now)})
+
+
+# ------------------------------------------------------------------------------------------ compilation
+
+
+def compile_terms(
+    offers: Sequence[DatasetOffer], buyer: str, purpose: str, region: str, now: datetime
+) -> Terms:
+    """Intersect the offers into terms for ``buyer``; raise ``TermsError`` if nothing is left."""
+    _check_offer_set(offers, buyer)
+    fields = _common_fields(offers)
+    kinds = _intersect(offers, lambda o: o.allowed_job_kinds, TermsErrorCode.NO_COMMON_JOB_KINDS, "job kinds")
+    purposes = _intersect(offers, lambda o: o.allowed_purposes, TermsErrorCode.NO_COMMON_PURPOSES, "purposes")
+    regions = _intersect(offers, lambda o: o.allowed_regions, TermsErrorCode.NO_COMMON_REGIONS, "regions")
+    if purpose not in purposes:
+        raise TermsError(
+            TermsErrorCode.PURPOSE_NOT_ALLOWED, f"purpose {purpose!r} is not allowed", allowed=list(purposes)
+        )
+    if region not in regions:
+        raise TermsError(
+            TermsErrorCode.REGION_NOT_ALLOWED,
+            f"buyer region {region!r} is not allowed",
+            allowed=list(regions),
+        )
+    schema = DatasetSchema(name=offers[0].dataset, fields=list(fields))
+    grades = {f.name: strictest(o.grades[f.name] for o in offers) for f in fields}
+    permission = Permission(
+        target=schema.name,
+        constraints=(
+            _any_of(ConstraintName.BUYER, [buyer]),
+            _any_of(ConstraintName.PURPOSE, [purpose]),
+            _any_of(ConstraintName.DATASET, [schema.name]),
+            _any_of(ConstraintName.JOB_KIND, [str(k) for k in kinds]),
+            _any_of(ConstraintName.FIELDS, [f.name for f in fields if f.type.is_numeric]),
+            _any_of(ConstraintName.FILTER_FIELDS, [f.name for f in fields]),
+            _any_of(ConstraintName.GROUP_BY, [f.name for f in fields if f.type is FieldType.CATEGORY]),
+            _any_of(ConstraintName.REGION, regions),
+            *_window(offers, now),
+            *_limits(offers),
+        ),
+    )
+    policy = Policy(
+        assigners=sorted_unique(o.provider for o in offers),
+        assignee=buyer,
+        permissions=(permission,),
+        prohibitions=_prohibitions(offers),
+        duties=(
+            Duty(action=DutyAction.RESULTS_ONLY_AGGREGATE),
+            Duty(action=DutyAction.DELETE_AFTER, days=min(o.retention_days for o in offers)),
+        ),
+    )
+    refs = tuple(OfferRef(offer_id=o.offer_id, provider=o.provider, price=o.price) for o in offers)
+    tags = {f.name: offers[0].tags[f.name] for f in fields}
+    return Terms(dataset_schema=schema, tags=tags, grades=grades, offers=refs, policy=policy)
+
+
+def _check_offer_set(offers: Sequence[DatasetOffer], buyer: str) -> None:
+    if not offers:
+        raise TermsError(TermsErrorCode.NO_OFFERS, "a contract needs at least one offer")
+    for item in offers:
+        validate_offer(item)
+    ids = [o.offer_id for o in offers]
+    if len(set(ids)) != len(ids):
+        raise TermsError(TermsErrorCode.DUPLICATE_OFFER, "an offer is listed twice", offer_ids=ids)
+    if any(o.provider == buyer for o in offers):
+        raise TermsError(TermsErrorCode.BUYER_IS_PROVIDER, f"{buyer} cannot buy its own offer", buyer=buyer)
+    datasets = sorted({o.dataset for o in offers})
+    if len(datasets) > 1:
+        raise TermsError(
+            TermsErrorCode.DATASET_MISMATCH, "offers cover different datasets", datasets=datasets
+        )
+
+
+def _field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
+    # Every node clips and lays out statistics from these, so all offers must agree on them exactly.
+    return (spec.type, spec.unit, spec.min, spec.max, spec.categories, offer.tags[spec.name])
+
+
+def _common_fields(offers: Sequence[DatasetOffer]) -> tuple[FieldSpec, ...]:
+    first = offers[0]
+    common: list[FieldSpec] = []
+    for name in first.usable_fields():
+        spec = first.dataset_schema.field(name)
+        key = _field_key(first, spec)
+        if all(
+            name in o.usable_fields() and _field_key(o, o.dataset_schema.field(name)) == key for o in offers
+        ):
+            common.append(spec)
+    if not common:
+        raise TermsError(TermsErrorCode.NO_COMMON_FIELDS, "no field is usable under every offer")
+    return tuple(common)
+
+
+def _intersect(
+    offers: Sequence[DatasetOffer],
+    get: Callable[[DatasetOffer], Iterable[T]],
+    code: TermsErrorCode,
+    what: str,
+) -> tuple[T, ...]:
+    common = set(get(offers[0]))
+    for item in offers[1:]:
+        common &= set(get(item))
+    if not common:
+        raise TermsError(code, f"the offers have no {what} in common")
+    return sorted_unique(common)
+
+
+def _window(offers: Sequence[DatasetOffer], now: datetime) -> tuple[TimeConstraint, TimeConstraint]:
+    start = max(o.not_before for o in offers)
+    end = min(o.not_after for o in offers)
+    if start >= end:
+        raise TermsError(TermsErrorCode.NO_COMMON_VALIDITY, "the offers' validity windows do not overlap")
+    if now.astimezone(UTC) >= end:
+        raise TermsError(TermsErrorCode.EXPIRED, f"the common validity ended at {end.isoformat()}")
+    name = ConstraintName.VALIDITY_WINDOW
+    return (
+        TimeConstraint(left_operand=name, operator="gteq", right_operand=start),
+        TimeConstraint(left_operand=name, operator="lt", right_operand=end),
+    )
+
+
+def _limits(offers: Sequence[DatasetOffer]) -> tuple[NumberConstraint, ...]:
+    limits = [
+        NumberConstraint(
+            left_operand=ConstraintName.MIN_COHORT,
+            operator="gteq",
+            right_operand=max(o.min_cohort for o in offers),
+        ),
+        NumberConstraint(
+            left_operand=ConstraintName.QUERY_COUNT,
+            operator="lteq",
+            right_operand=min(o.max_jobs for o in offers),
+        ),
+    ]
+    # An offer without an epsilon budget asks for no differential privacy; any budget set is binding.
+    budgets = [o.epsilon_budget for o in offers if o.epsilon_budget is not None]
+    if budgets:
+        limits.append(
+            NumberConstraint(
+                left_operand=ConstraintName.EPSILON_BUDGET, operator="lteq", right_operand=min(budgets)
+            )
+        )
+    return tuple(limits)
+
+
+def _prohibitions(offers: Sequence[DatasetOffer]) -> tuple[Prohibition, ...]:
+    def union(get: Callable[[DatasetOffer], Iterable[str]]) -> tuple[str, ...]:
+        return sorted_unique(name for o in offers for name in get(o))
+
+    return (
+        Prohibition(name=ConstraintName.GRADE, target=union(lambda o: o.fields_of_grade(Grade.CORE))),
+        Prohibition(name=ConstraintName.PERSONAL_INFORMATION, target=union(lambda o: o.personal_fields())),
+        Prohibition(
+            name=ConstraintName.CROSS_BORDER,
+            target=union(lambda o: o.fields_of_grade(Grade.IMPORTANT)),
+            when=(
+                SetConstraint(
+                    left_operand=ConstraintName.REGION, operator="isNoneOf", right_operand=(DOMESTIC_REGION,)
+                ),
+            ),
+        ),
+    )
+
+
+def _any_of(name: ConstraintName, values: Iterable[str]) -> SetConstraint:
+    return SetConstraint(left_operand=name, operator="isAnyOf", right_operand=tuple(values))
