@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from coordinator.audit import merkle
-from coordinator.audit.note import NoteSigner
 from coordinator.audit.store import AuditLog, EntryDraft
 from coordinator.audit.verify import verify_store
+from protocols.tlog import merkle
+from protocols.tlog.note import NoteSigner
 
 STANDARD_SIZES = (10**3, 10**5, 10**6)
 BATCH = 20_000

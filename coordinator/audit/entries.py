@@ -11,8 +11,8 @@ from typing import Any
 
 import rfc8785
 
-from coordinator.audit.exceptions import EntryError
-from coordinator.audit.merkle import leaf_hash
+from protocols.tlog.exceptions import EntryError
+from protocols.tlog.merkle import leaf_hash
 
 # Column widths of the look-up indexes in tables.py.
 MAX_KIND = 64

@@ -16,17 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.audit import merkle
-from coordinator.audit.checkpoint import (
-    Checkpoint,
-    WitnessVerifier,
-    cosignature_timestamp,
-    format_checkpoint,
-    verify_cosignature,
-)
 from coordinator.audit.entries import AuditEntry, format_time, new_entry
-from coordinator.audit.exceptions import AuditError, LogRangeError, ProofError, TamperError
-from coordinator.audit.note import Signer, parse_signature_line, sign_note, split_note
 from coordinator.audit.tables import (
     CHECKPOINTS,
     COSIGNATURES,
@@ -35,6 +25,16 @@ from coordinator.audit.tables import (
     SUBJECTS,
     create_audit_tables,
 )
+from protocols.tlog import merkle
+from protocols.tlog.checkpoint import (
+    Checkpoint,
+    WitnessVerifier,
+    cosignature_timestamp,
+    format_checkpoint,
+    verify_cosignature,
+)
+from protocols.tlog.exceptions import AuditError, LogRangeError, ProofError, TamperError
+from protocols.tlog.note import Signer, parse_signature_line, sign_note, split_note
 
 _APPEND_ATTEMPTS = 5
 _LAST_INDEX = select(func.max(ENTRIES.c.idx))

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, select
 
-from coordinator.audit import merkle
-from coordinator.audit.checkpoint import WitnessVerifier, parse_checkpoint, verify_cosignature
 from coordinator.audit.entries import AuditEntry
-from coordinator.audit.exceptions import AuditError, TamperError
-from coordinator.audit.note import NoteVerifier, open_note, parse_signature_line
 from coordinator.audit.tables import CHECKPOINTS, COSIGNATURES, ENTRIES, NODES, SUBJECTS
+from protocols.tlog import merkle
+from protocols.tlog.checkpoint import WitnessVerifier, parse_checkpoint, verify_cosignature
+from protocols.tlog.exceptions import AuditError, TamperError
+from protocols.tlog.note import NoteVerifier, open_note, parse_signature_line
 
 _CHUNK = 4096
 _MAX_LEVEL = 64

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from coordinator.audit.note import NoteSigner
+from protocols.tlog.note import NoteSigner
 
 POSTGRES_URL_VAR = "DATASPACE_TEST_POSTGRES_URL"
 ORIGIN = "dataspace.example/audit"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from coordinator.audit.entries import AuditEntry, format_time, new_entry
-from coordinator.audit.exceptions import EntryError
+from protocols.tlog.exceptions import EntryError
 
 NOW = datetime(2025, 3, 1, 8, 30, 0, tzinfo=UTC)
 

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from coordinator.audit import merkle
-from coordinator.audit.checkpoint import WitnessKey, cosign, parse_checkpoint
-from coordinator.audit.exceptions import LogRangeError, SignatureError
-from coordinator.audit.note import NoteSigner, open_note, split_note
 from coordinator.audit.store import AuditLog, EntryDraft
 from coordinator.audit.verify import verify_store
+from protocols.tlog import merkle
+from protocols.tlog.checkpoint import WitnessKey, cosign, parse_checkpoint
+from protocols.tlog.exceptions import LogRangeError, SignatureError
+from protocols.tlog.note import NoteSigner, open_note, split_note
 from tests.coordinator.audit.conftest import ORIGIN
 
 NOW = datetime(2025, 5, 1, 9, 0, 0, tzinfo=UTC)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from coordinator.audit import merkle
 from coordinator.audit.entries import new_entry
-from coordinator.audit.exceptions import TamperError
-from coordinator.audit.note import NoteSigner
 from coordinator.audit.store import AuditLog
 from coordinator.audit.verify import verify_store
+from protocols.tlog import merkle
+from protocols.tlog.exceptions import TamperError
+from protocols.tlog.note import NoteSigner
 from tests.coordinator.audit.conftest import ORIGIN
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

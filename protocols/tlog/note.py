@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from coordinator.audit.exceptions import (
+from protocols.tlog.exceptions import (
     KeyFormatError,
     MalformedNoteError,
     SignatureError,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordinator.audit import merkle
-from coordinator.audit.exceptions import ProofError
-from tests.coordinator.audit.reference import ReferenceTree
+from protocols.tlog import merkle
+from protocols.tlog.exceptions import ProofError
+from tests.protocols.tlog.reference import ReferenceTree
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "merkle"
 INCLUSION = sorted(VECTORS.glob("inclusion/**/*.json"))

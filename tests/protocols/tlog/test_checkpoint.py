@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from coordinator.audit.checkpoint import (
+from protocols.tlog.checkpoint import (
     Checkpoint,
     WitnessKey,
     WitnessVerifier,
@@ -17,8 +17,8 @@ from coordinator.audit.checkpoint import (
     parse_checkpoint,
     verify_cosignature,
 )
-from coordinator.audit.exceptions import CheckpointError, KeyFormatError, NoteError, SignatureError
-from coordinator.audit.note import NoteSigner, open_note, parse_signature_line, sign_note
+from protocols.tlog.exceptions import CheckpointError, KeyFormatError, NoteError, SignatureError
+from protocols.tlog.note import NoteSigner, open_note, parse_signature_line, sign_note
 
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
 BODY = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"

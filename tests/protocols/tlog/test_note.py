@@ -4,14 +4,14 @@ import base64
 
 import pytest
 
-from coordinator.audit.exceptions import (
+from protocols.tlog.exceptions import (
     KeyFormatError,
     MalformedNoteError,
     NoteError,
     SignatureError,
     UnverifiedNoteError,
 )
-from coordinator.audit.note import (
+from protocols.tlog.note import (
     NoteSigner,
     NoteVerifier,
     Signature,

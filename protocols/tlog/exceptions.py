@@ -1,4 +1,4 @@
-"""Errors of the audit log; callers map them to HTTP or gRPC status codes only at the edges.
+"""Errors of the transparency log; callers map them to HTTP or gRPC status codes only at the edges.
 
 AuditError
 ├── ProofError               an inclusion or consistency proof does not verify

@@ -14,9 +14,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from coordinator.audit.exceptions import CheckpointError, KeyFormatError, SignatureError
-from coordinator.audit.merkle import HASH_SIZE
-from coordinator.audit.note import (
+from protocols.tlog.exceptions import CheckpointError, KeyFormatError, SignatureError
+from protocols.tlog.merkle import HASH_SIZE
+from protocols.tlog.note import (
     Signature,
     b64decode_strict,
     compute_key_id,
