@@ -17,6 +17,7 @@ from contracts.identity import Role
 from coordinator import pki
 from coordinator.store import Store
 from coordinator.tables import ApiToken
+from protocols.tlog.note import NoteSigner
 
 OPERATOR_ID = "operator"
 
@@ -27,6 +28,7 @@ class CoordinatorKeys:
     server_key_pem: bytes
     server_cert_pem: bytes
     ticket_key: Ed25519PrivateKey
+    log_signer: NoteSigner
 
     @property
     def ticket_public_key_raw(self) -> bytes:
@@ -47,7 +49,21 @@ def load_or_create_keys(data_dir: Path, hosts: list[str], now: datetime) -> Coor
     if not ticket_path.exists():
         pki.write_private(ticket_path, Ed25519PrivateKey.generate().private_bytes_raw())
     ticket_key = Ed25519PrivateKey.from_private_bytes(ticket_path.read_bytes())
-    return CoordinatorKeys(ca, key_path.read_bytes(), cert_path.read_bytes(), ticket_key)
+    log_signer = load_log_signer(data_dir, ca)
+    return CoordinatorKeys(ca, key_path.read_bytes(), cert_path.read_bytes(), ticket_key, log_signer)
+
+
+def log_origin(ca: pki.OperatorCA) -> str:
+    """The audit log's name in checkpoints: unique per space, derived from the operator CA."""
+    return f"industrial-dataspace/{ca.fingerprint[:16]}"
+
+
+def load_log_signer(data_dir: Path, ca: pki.OperatorCA) -> NoteSigner:
+    """The Ed25519 key that signs audit-log checkpoints (``log.key``, created once)."""
+    path = data_dir / "log.key"
+    if not path.exists():
+        pki.write_private(path, secrets.token_bytes(32))
+    return NoteSigner(log_origin(ca), path.read_bytes())
 
 
 def _covers(cert_path: Path, hosts: list[str]) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from coordinator.audit.trail import AuditTrail
 from coordinator.bootstrap import CoordinatorKeys
 from coordinator.sessions import SessionRegistry
 from coordinator.settings import CoordinatorSettings
@@ -22,8 +23,17 @@ class CoordinatorContext:
     settings: CoordinatorSettings
     store: Store
     keys: CoordinatorKeys
+    audit: AuditTrail
     sessions: SessionRegistry = field(default_factory=lambda: SessionRegistry())
     clock: Callable[[], datetime] = utc_now
     # Set whenever a job is queued so the orchestrator wakes at once instead of polling.
     jobs_queued: asyncio.Event = field(default_factory=asyncio.Event)
     grpc_target: str = ""
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self, event: asyncio.Event) -> None:
+        """Set an event of the coordinator's loop from any thread (sync routes run in a thread pool)."""
+        if self.loop is None:
+            event.set()
+        else:
+            self.loop.call_soon_threadsafe(event.set)

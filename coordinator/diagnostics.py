@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from contracts.diagnostics import DiagnosticSpec, expected_sum
+from coordinator.audit.trail import Event
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import ConflictError
 from coordinator.run_channel import RunChannel
@@ -45,6 +46,8 @@ async def run_diagnostic(ctx: CoordinatorContext, spec: DiagnosticSpec) -> dict[
         channel.close()
         channel.notify_finished(participants, "SUCCEEDED")
     seconds = time.perf_counter() - started
+    summary = {"protocol": spec.protocol, "dimension": spec.dimension, "participants": participants}
+    ctx.audit.record(OPERATOR, Event.DIAGNOSTIC_RUN, {"run": channel.run_id}, summary)
     positions = [config.position(pid) for pid in contributors]
     uploads = [channel.uploaded[pid] for pid in contributors]
     return {

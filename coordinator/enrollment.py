@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
 from coordinator import pki
-from coordinator.exceptions import InvalidRequestError
+from coordinator.audit.trail import OPERATOR, AuditTrail, Event
+from coordinator.exceptions import CoordinatorError, InvalidRequestError
 from coordinator.store import Store
 from coordinator.tables import ApiToken, EnrollmentTokenRow, Participant
 
@@ -30,6 +31,7 @@ class EnrollmentResult:
 def issue_token(
     store: Store,
     ca: pki.OperatorCA,
+    audit: AuditTrail,
     *,
     participant_id: str,
     role: Role,
@@ -54,13 +56,42 @@ def issue_token(
             expires_at=expires_at,
         )
     )
+    issued = {"role": role, "token": token.token_id, "expires_at": expires_at.isoformat()}
+    audit.record(OPERATOR, Event.TOKEN_ISSUED, {"participant": participant_id}, issued)
     return token, expires_at
 
 
 def enroll(
-    store: Store, ca: pki.OperatorCA, *, token_text: str, csr_pem: str | None, now: datetime
+    store: Store,
+    ca: pki.OperatorCA,
+    audit: AuditTrail,
+    *,
+    token_text: str,
+    csr_pem: str | None,
+    now: datetime,
 ) -> EnrollmentResult:
-    """Redeem a token exactly once; a factory gets a client certificate, a buyer an API token."""
+    """Redeem a token exactly once; a factory gets a client certificate, a buyer an API token.
+
+    A refusal (malformed, unknown, used or expired token, bad CSR) is itself an audit entry.
+    """
+    try:
+        return _enroll(store, ca, audit, token_text=token_text, csr_pem=csr_pem, now=now)
+    except CoordinatorError as error:
+        token_id = token_text.split(".", 1)[0][:32]
+        details = {"code": error.code, "reason": error.message}
+        audit.record("anonymous", Event.ENROLLMENT_REFUSED, {"token": token_id}, details)
+        raise
+
+
+def _enroll(
+    store: Store,
+    ca: pki.OperatorCA,
+    audit: AuditTrail,
+    *,
+    token_text: str,
+    csr_pem: str | None,
+    now: datetime,
+) -> EnrollmentResult:
     try:
         token = EnrollmentToken.parse(token_text)
     except MalformedTokenError as exc:
@@ -93,6 +124,16 @@ def enroll(
             )
         )
     store.upsert_participant(participant)
+    subjects = {"participant": row.participant_id}
+    audit.record(
+        row.participant_id, Event.PARTICIPANT_ENROLLED, subjects, {"role": role, "token": token.token_id}
+    )
+    if participant.certificate_serial is not None and participant.certificate_not_after is not None:
+        issued = {
+            "serial": participant.certificate_serial,
+            "not_after": participant.certificate_not_after.isoformat(),
+        }
+        audit.record(OPERATOR, Event.CERTIFICATE_ISSUED, subjects, issued)
     return EnrollmentResult(row.participant_id, role, certificate_pem, api_token)
 
 

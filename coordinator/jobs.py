@@ -6,16 +6,24 @@ import json
 import uuid
 from typing import Any
 
+from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
+from coordinator.audit.trail import Event
 from coordinator.context import CoordinatorContext
 from coordinator.datasets import dataset_schema
-from coordinator.exceptions import ConflictError, NotFoundError
+from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError
 from coordinator.tables import Job, JobState
 
 
 def submit_job(context: CoordinatorContext, buyer_id: str, spec: JobSpec) -> Job:
-    schema, _holders = dataset_schema(context.store, spec.dataset)
-    validate_spec(spec, schema)
+    """Validate and queue; a refused job leaves an audit entry with the reason and nothing else."""
+    try:
+        schema, _holders = dataset_schema(context.store, spec.dataset)
+        validate_spec(spec, schema)
+    except (CoordinatorError, ContractsError) as error:
+        refusal = {"code": error.code, "reason": str(error), "spec": spec.model_dump(mode="json")}
+        context.audit.record(buyer_id, Event.JOB_REFUSED, {"participant": buyer_id}, refusal)
+        raise
     now = context.clock()
     job = context.store.add_job(
         Job(
@@ -28,7 +36,9 @@ def submit_job(context: CoordinatorContext, buyer_id: str, spec: JobSpec) -> Job
             updated_at=now,
         )
     )
-    context.jobs_queued.set()
+    context.audit.record(buyer_id, Event.JOB_SUBMITTED, {"job": job.job_id, "participant": buyer_id},
+                         {"spec": spec.model_dump(mode="json")})  # fmt: skip
+    context.wake(context.jobs_queued)
     return job
 
 

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from contracts.identity import Role
+from coordinator import witnesses
 from coordinator.context import CoordinatorContext
 from coordinator.sessions import NodeSession
 from proto.dataspace.v1 import node_service_pb2 as pb
@@ -40,13 +41,17 @@ class NodeService(pb_grpc.NodeServiceServicer):
         now = self.ctx.clock()
         datasets = {d.name: d.schema_json for d in first.hello.datasets}
         self.ctx.store.set_node_datasets(participant_id, datasets, now)
-        session = NodeSession(participant_id, datasets, connected_at=now, last_seen=now)
+        session = NodeSession(participant_id, datasets, connected_at=now, last_seen=now,
+                              witnessed_size=first.hello.witnessed_size)  # fmt: skip
+        if first.hello.witness_key:
+            self.ctx.store.set_witness_key(participant_id, first.hello.witness_key, now)
         self.ctx.sessions.register(session)
         log.info("node %s connected with datasets %s", participant_id, sorted(datasets))
         interval_ms = int(self.ctx.settings.heartbeat_interval_s * 1000)
         yield pb.CoordinatorMessage(
             welcome=pb.Welcome(participant_id=participant_id, heartbeat_interval_ms=interval_ms)
         )
+        witnesses.show_checkpoint(self.ctx, session)
         reader = asyncio.create_task(self._read(session, request_iterator))
         try:
             while (message := await session.outbox.get()) is not None:
@@ -65,6 +70,10 @@ class NodeService(pb_grpc.NodeServiceServicer):
                 kind = message.WhichOneof("body")
                 if kind == "job":
                     self.ctx.sessions.deliver(session.participant_id, message.job)
+                elif kind == "cosignature":
+                    witnesses.accept_cosignature(self.ctx, session, message.cosignature)
+                elif kind == "witness_alarm":
+                    witnesses.record_alarm(self.ctx, session, message.witness_alarm)
                 elif kind == "hello":
                     session.datasets = {d.name: d.schema_json for d in message.hello.datasets}
         except (grpc.aio.AioRpcError, asyncio.CancelledError):

@@ -12,12 +12,15 @@ import grpc
 import uvicorn
 
 from coordinator.api.app import create_app
+from coordinator.audit.store import AuditLog
+from coordinator.audit.trail import AuditTrail
 from coordinator.bootstrap import ensure_operator_token, load_or_create_keys, write_endpoints
 from coordinator.context import CoordinatorContext, utc_now
 from coordinator.node_service import NodeService
 from coordinator.orchestrator import Orchestrator
 from coordinator.settings import CoordinatorSettings
 from coordinator.store import Store, make_engine
+from coordinator.witnesses import run_checkpointer
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
@@ -41,11 +44,13 @@ def build_context(settings: CoordinatorSettings) -> CoordinatorContext:
     store = Store(make_engine(settings.database_url, settings.data_dir))
     keys = load_or_create_keys(settings.data_dir, settings.advertise_hosts, now)
     ensure_operator_token(settings.data_dir, store, now)
-    return CoordinatorContext(settings=settings, store=store, keys=keys)
+    audit = AuditTrail(AuditLog(store.engine, keys.log_signer.name, keys.log_signer), utc_now)
+    return CoordinatorContext(settings=settings, store=store, keys=keys, audit=audit)
 
 
 async def serve(settings: CoordinatorSettings) -> None:
     context = build_context(settings)
+    context.loop = asyncio.get_running_loop()
     requeued = context.store.requeue_interrupted(settings.instance_id, context.clock())
     if requeued:
         log.warning("requeued %d job(s) interrupted by the previous shutdown", requeued)
@@ -78,6 +83,7 @@ async def serve(settings: CoordinatorSettings) -> None:
 
     http_task = asyncio.create_task(http_server.serve(sockets=[http_socket]))
     orchestrator_task = asyncio.create_task(orchestrator.run())
+    checkpointer_task = asyncio.create_task(run_checkpointer(context, settings.checkpoint_interval_s))
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.01)
     http_url = f"http://{settings.host}:{http_port}"
@@ -92,10 +98,11 @@ async def serve(settings: CoordinatorSettings) -> None:
     log.info("shutting down")
     await orchestrator.stop()
     orchestrator_task.cancel()
+    checkpointer_task.cancel()
     http_server.should_exit = True
     for session in context.sessions.connected():
         session.close()
     await grpc_server.stop(grace=2)
     with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(http_task, orchestrator_task, return_exceptions=True)
+        await asyncio.gather(http_task, orchestrator_task, checkpointer_task, return_exceptions=True)
     context.store.engine.dispose()

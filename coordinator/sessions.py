@@ -26,6 +26,7 @@ class NodeSession:
     datasets: dict[str, str]
     connected_at: datetime
     last_seen: datetime
+    witnessed_size: int = 0
     outbox: asyncio.Queue[pb.CoordinatorMessage | None] = field(default_factory=asyncio.Queue)
 
     def send(self, message: pb.CoordinatorMessage) -> None:

@@ -20,6 +20,8 @@ class CoordinatorSettings(BaseSettings):
     round_timeout_s: float = 30.0
     participant_wait_s: float = 20.0
     heartbeat_interval_s: float = 5.0
+    # How often the audit log is checked for growth and, if it grew, a checkpoint is signed and witnessed.
+    checkpoint_interval_s: float = 1.0
     # When set, every message received from nodes is appended here (for audits of what the coordinator saw).
     wire_record_dir: Path | None = None
     instance_id: str = "coordinator-1"

@@ -22,6 +22,7 @@ from coordinator.tables import (
     JobState,
     NodeDataset,
     Participant,
+    WitnessKeyRow,
 )
 
 
@@ -105,6 +106,25 @@ class Store:
         with Session(self.engine) as session:
             token = session.get(ApiToken, token_hash)
             return token if token is not None and token.revoked_at is None else None
+
+    # -- witnesses ----------------------------------------------------------------------------
+    def witness_key(self, participant_id: str) -> WitnessKeyRow | None:
+        with Session(self.engine) as session:
+            return session.get(WitnessKeyRow, participant_id)
+
+    def set_witness_key(self, participant_id: str, key: str, now: datetime) -> None:
+        with Session(self.engine) as session:
+            row = session.get(WitnessKeyRow, participant_id)
+            if row is None:
+                session.add(WitnessKeyRow(participant_id=participant_id, key=key, first_seen=now))
+            else:
+                row.key = key
+                session.add(row)
+            session.commit()
+
+    def witness_keys(self) -> list[WitnessKeyRow]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(WitnessKeyRow)))
 
     # -- node datasets ------------------------------------------------------------------------
     def set_node_datasets(self, participant_id: str, datasets: dict[str, str], now: datetime) -> None:

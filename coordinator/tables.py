@@ -79,3 +79,13 @@ class Job(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=_UTC_DATETIME)
     updated_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class WitnessKeyRow(SQLModel, table=True):
+    """A node's witness key, bound to its mutually authenticated identity on first use."""
+
+    __tablename__ = "witness_key"
+
+    participant_id: str = Field(primary_key=True, max_length=18)
+    key: str
+    first_seen: datetime = Field(sa_type=_UTC_DATETIME)

@@ -22,9 +22,11 @@ from node.faults import configured_fault
 from node.identity import NodeIdentity
 from node.job_runner import NodeContext, RunState, advance, start_run
 from node.journal import Journal, NonceLedger
+from node.witness import ForkDetected, NotVerifiable, Witness
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 from protocols.exceptions import ProtocolError
+from protocols.tlog.note import NoteVerifier
 
 log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
@@ -111,6 +113,8 @@ class NodeAgent:
                         self.ctx.journal.record(self.ctx.clock(), "connected", target=identity.grpc_target)
                     elif kind == "job":
                         await self._on_job(message.job, outbox)
+                    elif kind == "checkpoint":
+                        self._on_checkpoint(message.checkpoint, outbox)
             except asyncio.CancelledError:
                 pass
             finally:
@@ -123,7 +127,36 @@ class NodeAgent:
             pb.DatasetInfo(name=ds.name, schema_json=ds.schema.model_dump_json())
             for ds in self.ctx.config.datasets
         ]
-        return pb.Hello(agent_version=AGENT_VERSION, datasets=datasets)
+        witness = self.ctx.witness
+        return pb.Hello(
+            agent_version=AGENT_VERSION,
+            datasets=datasets,
+            witness_key=witness.verifier_key,
+            witnessed_size=witness.size,
+        )
+
+    def _on_checkpoint(
+        self, notice: pb.CheckpointNotice, outbox: asyncio.Queue[pb.NodeMessage | None]
+    ) -> None:
+        """Cosign a checkpoint that extends what we witnessed; raise the alarm on a fork."""
+        now = self.ctx.clock()
+        try:
+            size, line = self.ctx.witness.witness(
+                notice.note, notice.from_size, list(notice.consistency_proof), now
+            )
+        except NotVerifiable as skipped:
+            log.info("checkpoint not checked: %s", skipped)
+            return
+        except ForkDetected as fork:
+            log.error("AUDIT LOG FORK DETECTED: %s", fork)
+            self.ctx.journal.record(
+                now, "log_fork_detected", reason=str(fork), witnessed=self.ctx.witness.size
+            )
+            outbox.put_nowait(pb.NodeMessage(witness_alarm=pb.WitnessAlarm(size=self.ctx.witness.size,
+                                                                           reason=str(fork))))  # fmt: skip
+            return
+        self.ctx.journal.record(now, "checkpoint_cosigned", size=size)
+        outbox.put_nowait(pb.NodeMessage(cosignature=pb.Cosignature(size=size, signature_line=line)))
 
     async def _heartbeat(self, outbox: asyncio.Queue[pb.NodeMessage | None]) -> None:
         while True:
@@ -204,6 +237,9 @@ async def run_agent(node_dir: Path) -> None:
         journal=Journal(node_dir / "journal.jsonl"),
         nonces=NonceLedger(node_dir / "identity" / "nonces.txt"),
         clock=utc_now,
+        witness=Witness(
+            node_dir / "identity", identity.participant_id, NoteVerifier.from_key_string(identity.log_key)
+        ),
         fault=configured_fault(),
     )
     stop = asyncio.Event()

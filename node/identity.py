@@ -33,6 +33,7 @@ class NodeIdentity:
     ca_pem: bytes
     grpc_target: str
     ticket_public_key: Ed25519PublicKey
+    log_key: str  # C2SP verifier key of the coordinator's audit log, pinned at enrollment
 
     @classmethod
     def load(cls, node_dir: Path) -> NodeIdentity:
@@ -48,6 +49,7 @@ class NodeIdentity:
             ca_pem=(base / "ca.crt").read_bytes(),
             grpc_target=info["grpc_target"],
             ticket_public_key=Ed25519PublicKey.from_public_bytes(base64.b64decode(info["ticket_public_key"])),
+            log_key=info["log_key"],
         )
 
 
@@ -120,5 +122,5 @@ def _write_identity(
     )
     (base / "node.crt").write_bytes(cert_pem)
     (base / "ca.crt").write_bytes(ca_pem)
-    info = {k: reply[k] for k in ("participant_id", "grpc_target", "ticket_public_key")}
+    info = {k: reply[k] for k in ("participant_id", "grpc_target", "ticket_public_key", "log_key")}
     (base / "coordinator.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -24,6 +24,7 @@ from node.faults import Fault, die_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_vector
+from node.witness import Witness
 from protocols import fixedpoint
 from protocols.exceptions import FixedPointOverflowError
 from protocols.fixedpoint import RingArray
@@ -43,6 +44,7 @@ class NodeContext:
     journal: Journal
     nonces: NonceLedger
     clock: Callable[[], datetime]
+    witness: Witness
     fault: Fault = Fault.NONE
 
 

@@ -40,6 +40,7 @@ class EnrollResponse(BaseModel):
     ca_certificate_pem: str
     grpc_target: str
     ticket_public_key: str
+    log_key: str
     api_token: str | None
 
 
@@ -50,6 +51,7 @@ def create_enrollment_token(
     token, expires_at = enrollment.issue_token(
         context.store,
         context.keys.ca,
+        context.audit,
         participant_id=body.participant_id,
         role=body.role,
         now=context.clock(),
@@ -63,7 +65,12 @@ def create_enrollment_token(
 @router.post("/enroll")
 def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
     result = enrollment.enroll(
-        context.store, context.keys.ca, token_text=body.token, csr_pem=body.csr_pem, now=context.clock()
+        context.store,
+        context.keys.ca,
+        context.audit,
+        token_text=body.token,
+        csr_pem=body.csr_pem,
+        now=context.clock(),
     )
     return EnrollResponse(
         participant_id=result.participant_id,
@@ -72,5 +79,6 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
         ca_certificate_pem=context.keys.ca.cert_pem.decode(),
         grpc_target=context.grpc_target,
         ticket_public_key=base64.b64encode(context.keys.ticket_public_key_raw).decode(),
+        log_key=context.keys.log_signer.verifier().key_string(),
         api_token=result.api_token,
     )

@@ -13,6 +13,7 @@ from contracts.identity import Role
 from contracts.jobspec import JobSpec
 from coordinator import jobs
 from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep
+from coordinator.audit.trail import Event
 from coordinator.tables import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -66,4 +67,9 @@ def status(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> J
 @router.get("/{job_id}/result")
 def result(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> dict[str, Any]:
     job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
-    return {"id": job.job_id, "contributors": job.contributors, "result": jobs.job_result(job)}
+    released = jobs.job_result(job)
+    subjects = {"job": job.job_id, "participant": job.buyer_id}
+    context.audit.record(
+        principal.participant_id, Event.RESULT_RELEASED, subjects, {"to": principal.participant_id}
+    )
+    return {"id": job.job_id, "contributors": job.contributors, "result": released}
