@@ -14,6 +14,7 @@ from rich.console import Console
 
 from coordinator.bootstrap import read_endpoints
 from coordinator.client import GatewayClient, GatewayError
+from protocols.tlog.exceptions import TamperError
 
 app = typer.Typer(
     help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True
@@ -22,6 +23,8 @@ coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
 job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(job_app, name="job")
+audit_app = typer.Typer(help="Verify and read the tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -214,6 +217,60 @@ def demo(
     from coordinator.demo import run_demo
 
     raise typer.Exit(run_demo(workdir=workdir, n_nodes=nodes, rows=rows, as_json=as_json))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    url: Annotated[
+        str | None, typer.Option(help="Verify through the gateway instead of the local store.")
+    ] = None,
+    token: TokenOpt = None,
+    log_key: Annotated[str | None, typer.Option(help="Pinned verifier key of the log (remote mode).")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
+) -> None:
+    """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
+    from coordinator.audit_cli import verify_local, verify_remote
+
+    try:
+        if url is not None:
+            summary = verify_remote(_client(url, token, data_dir), log_key, data_dir)
+        else:
+            summary = verify_local(data_dir, database_url)
+    except FileNotFoundError as error:
+        err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
+        raise typer.Exit(2) from None
+    except TamperError as error:
+        err_console.print(f"[red]audit log verification FAILED[/red]: {error}")
+        if error.index is not None:
+            err_console.print(f"first bad index: {error.index}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]audit log verified[/green]: {summary}")
+
+
+@audit_app.command("show")
+def audit_show(
+    job: Annotated[str | None, typer.Option(help="Trail of one job.")] = None,
+    participant: Annotated[str | None, typer.Option(help="Entries naming one participant.")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a readable trail of everything that happened to a job or a participant."""
+    from coordinator.audit_cli import render_trail
+
+    subject = f"job:{job}" if job else f"participant:{participant}" if participant else None
+    with _client(url, token, data_dir) as client:
+        try:
+            entries = client.audit_entries(subject=subject)
+        except GatewayError as error:
+            raise _fail(error) from None
+    if as_json:
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
+    else:
+        for line in render_trail(entries):
+            console.print(line, highlight=False)
 
 
 def main() -> None:

@@ -65,6 +65,24 @@ class GatewayClient:
         result: dict[str, Any] = self._call("POST", "/api/v1/diagnostics/secure-sum", json=spec)
         return result
 
+    def audit_entries(self, *, subject: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """All audit entries matching the filters, fetched page by page."""
+        items: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {"offset": len(items), "limit": 1000}
+            params |= {k: v for k, v in (("subject", subject), ("kind", kind)) if v is not None}
+            page = self._call("GET", "/api/v1/audit/entries", params=params)["entries"]
+            items.extend(page)
+            if len(page) < 1000:
+                return items
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/v1/audit/checkpoint")
+        return result
+
+    def audit_checkpoints(self) -> list[str]:
+        return list(self._call("GET", "/api/v1/audit/checkpoints")["notes"])
+
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=spec)
         return result

@@ -77,13 +77,19 @@ def create_ca(name: str, now: datetime, validity: timedelta = CA_VALIDITY) -> Op
     return OperatorCA(key, cert)
 
 
+def load_ca(directory: Path) -> OperatorCA:
+    """The CA of an existing data directory; FileNotFoundError if there is none."""
+    key_path, cert_path = directory / "ca.key", directory / "ca.crt"
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{key_path} is not an EC private key")
+    return OperatorCA(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+
 def load_or_create_ca(directory: Path, now: datetime, name: str = "dataspace operator CA") -> OperatorCA:
     key_path, cert_path = directory / "ca.key", directory / "ca.crt"
     if key_path.exists() and cert_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ValueError(f"{key_path} is not an EC private key")
-        return OperatorCA(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+        return load_ca(directory)
     directory.mkdir(parents=True, exist_ok=True)
     ca = create_ca(name, now)
     write_private(key_path, key_pem(ca.key))

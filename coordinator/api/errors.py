@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.exceptions import JobSpecError
 from coordinator import exceptions as exc
+from protocols.tlog.exceptions import LogRangeError
 
 STATUS_OF: dict[type[exc.CoordinatorError], int] = {
     exc.AuthenticationError: 401,
@@ -36,6 +37,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobSpecError)
     async def _spec(_request: Request, error: JobSpecError) -> JSONResponse:
         return JSONResponse(error_body(error.code, str(error), error.details), 422)
+
+    @app.exception_handler(LogRangeError)
+    async def _log_range(_request: Request, error: LogRangeError) -> JSONResponse:
+        return JSONResponse(error_body("log_range", str(error)), 422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:

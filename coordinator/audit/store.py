@@ -268,6 +268,14 @@ class AuditLog:
             latest = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
             return None if latest is None else self._with_cosignatures(conn, latest.size, latest.note)
 
+    def all_checkpoints(self) -> list[str]:
+        """Every signed checkpoint in size order, each with its cosignatures."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(CHECKPOINTS.c.size, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size)
+            ).all()
+            return [self._with_cosignatures(conn, size, note) for size, note in rows]
+
     def checkpoint_at(self, size: int) -> str:
         with self._engine.connect() as conn:
             note = conn.execute(select(CHECKPOINTS.c.note).where(CHECKPOINTS.c.size == size)).scalar()

@@ -1,0 +1,60 @@
+"""The work behind ``dataspace audit verify|show``: local and remote verification, readable trails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from coordinator import pki
+from coordinator.audit.remote import verify_fetched
+from coordinator.audit.verify import verify_store
+from coordinator.bootstrap import load_log_signer
+from coordinator.client import GatewayClient
+from coordinator.store import Store, make_engine
+from protocols.tlog.checkpoint import WitnessVerifier
+from protocols.tlog.note import NoteVerifier
+
+
+def verify_local(data_dir: Path, database_url: str | None) -> str:
+    """Verify the store of a coordinator data directory with its own log key and known witness keys."""
+    verifier = load_log_signer(data_dir, pki.load_ca(data_dir)).verifier()
+    store = Store(make_engine(database_url, data_dir))
+    witnesses = [WitnessVerifier.from_key_string(row.key) for row in store.witness_keys()]
+    report = verify_store(store.engine, verifier, witnesses)
+    store.engine.dispose()
+    return (
+        f"{report.size} entries, root {report.root.hex()[:16]}…, {report.checkpoints} signed checkpoints, "
+        f"{report.cosignatures} cosignatures from {len(witnesses)} witness node(s)"
+    )
+
+
+def verify_remote(client: GatewayClient, log_key: str | None, data_dir: Path) -> str:
+    """Fetch entries and checkpoints through the gateway and recompute everything here."""
+    with client:
+        key = log_key or _local_log_key(data_dir) or client.audit_checkpoint()["log_key"]
+        entries = client.audit_entries()
+        notes = client.audit_checkpoints()
+    report = verify_fetched(entries, notes, NoteVerifier.from_key_string(key))
+    return f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
+
+
+def render_trail(entries: Iterable[dict[str, Any]]) -> list[str]:
+    lines = []
+    for entry in entries:
+        details = ", ".join(f"{k}={_short(v)}" for k, v in entry["payload"].items())
+        lines.append(
+            f"#{entry['index']:<5} {entry['time']}  {entry['kind']:<24} by {entry['actor']:<20} {details}"
+        )
+    return lines or ["(no entries)"]
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _local_log_key(data_dir: Path) -> str | None:
+    if not (data_dir / "log.key").exists():
+        return None
+    return load_log_signer(data_dir, pki.load_ca(data_dir)).verifier().key_string()
