@@ -17,8 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.schema import DatasetSchema
+from coordinator.audit_cli import render_trail, verify_local
 from coordinator.demo_check import compare, pooled_answer, read_pooled
 from coordinator.localspace import LocalSpace
+from protocols.tlog.checkpoint import parse_checkpoint
+from protocols.tlog.note import split_note
 
 DATASET = "steel_production"
 # Fixed-point error (16 fractional bits) is far below this; it absorbs float64 summation-order effects.
@@ -104,7 +107,35 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
                     "pooled_check": {"answer": expected, "agrees": not problems, "differences": problems},
                 }
             )
-    return {"factories": [f.participant_id for f in space.factories], "rows_per_factory": rows, "jobs": jobs}
+    with console.status("waiting for every factory to witness the audit log, then verifying it"):
+        audit = _audit(space, n_nodes, jobs[0]["id"])
+    return {
+        "factories": [f.participant_id for f in space.factories],
+        "rows_per_factory": rows,
+        "jobs": jobs,
+        "audit": audit,
+    }
+
+
+def _audit(space: LocalSpace, n_nodes: int, job_id: str) -> dict[str, Any]:
+    """Wait until all nodes cosigned the latest checkpoint, verify the whole log, tell one job's story."""
+    deadline = time.monotonic() + 20
+    with space.operator() as operator:
+        while True:
+            size = len(operator.audit_entries())
+            note = operator.audit_checkpoint()["note"]
+            checkpoint = parse_checkpoint(split_note(note)[0])
+            cosigners = len(split_note(note)[1]) - 1
+            if (checkpoint.size >= size and cosigners >= n_nodes) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        story = operator.audit_entries(subject=f"job:{job_id}")
+    return {
+        "verified": verify_local(space.coordinator_dir, None),
+        "checkpoint_size": checkpoint.size,
+        "cosigned_by": cosigners,
+        "job_story": {"job": job_id, "trail": render_trail(story)},
+    }
 
 
 def _print_report(report: dict[str, Any], console: Console) -> None:
@@ -125,6 +156,13 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
         verdict = "[green]agrees[/green]" if job["pooled_check"]["agrees"] else "[red]DIFFERS[/red]"
         console.print(f"  {verdict}  {'; '.join(job['pooled_check']['differences'])}\n")
     console.print("* pooled check: recomputed from all factories' files at once, which only a demo can do.")
+    audit = report["audit"]
+    console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
+    console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "
+                  f"{audit['cosigned_by']} factory witnesses")  # fmt: skip
+    console.print(f"story of job {audit['job_story']['job']}:")
+    for line in audit["job_story"]["trail"]:
+        console.print("  " + line, highlight=False)
 
 
 def _describe(spec: dict[str, Any]) -> str:
