@@ -5,6 +5,7 @@ Streams the store in index order with O(log n) state and raises TamperError nami
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -50,13 +51,24 @@ def verify_store(
     ``trusted`` are signed checkpoints kept outside the store (a witness's latest, an earlier audit's);
     they catch a truncation that also removed the newer checkpoints from the store.
     """
-    with engine.connect() as conn:
+    with _snapshot(engine) as conn:
         heads = _check_checkpoints(conn, verifier)
         cosigned, unknown = _check_cosignatures(conn, {head.size: head.body for head in heads}, witnesses)
         outside = [_open_head(note, verifier, None) for note in trusted]
         _check_one_origin([*heads, *outside])
         size, root = _check_log(conn, sorted([*heads, *outside], key=lambda head: head.size))
     return VerifyReport(size, root, len(heads), cosigned, unknown)
+
+
+@contextlib.contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """One consistent view of a live store: the coordinator may append while we read."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        elif engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # pysqlite would not open a transaction for reads on its own
+        yield conn
 
 
 def _open_head(note: str, verifier: NoteVerifier, stored_size: int | None) -> _SignedHead:
