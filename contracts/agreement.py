@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.exceptions import SignatureError, SignatureErrorCode, TermsError, TermsErrorCode
 from contracts.negotiation import Event, Negotiation, Stage, fire, request
@@ -21,112 +20,26 @@ from contracts.offers import (
     Grade,
     Price,
     Region,
+    common_usable_fields,
     sorted_unique,
     strictest,
     validate_offer,
 )
+from contracts.policy import (
+    Duty,
+    DutyAction,
+    NumberConstraint,
+    Permission,
+    Policy,
+    Prohibition,
+    SetConstraint,
+    TimeConstraint,
+)
 from contracts.schema import DatasetSchema, FieldSpec, FieldType
-from contracts.vocabulary import DOMESTIC_REGION
+from contracts.signing import PartySignature
+from contracts.vocabulary import DOMESTIC_REGION, ConstraintName
 
 T = TypeVar("T")
-
-
-class ConstraintName(StrEnum):
-    """Stable names of everything a decision can cite; part of the public API."""
-
-    CONTRACT_STATE = "contract_state"
-    PARTICIPANT = "participant"
-    SIGNATURE = "signature"
-    BUYER = "buyer"
-    PURPOSE = "purpose"
-    DATASET = "dataset"
-    JOB_KIND = "job_kind"
-    FIELDS = "fields"
-    FILTER_FIELDS = "filter_fields"
-    GROUP_BY = "group_by"
-    VALIDITY_WINDOW = "validity_window"
-    QUERY_COUNT = "query_count"
-    EPSILON_BUDGET = "epsilon_budget"
-    MIN_COHORT = "min_cohort"
-    REGION = "region"
-    CROSS_BORDER = "cross_border"
-    GRADE = "grade"
-    PERSONAL_INFORMATION = "personal_information"
-
-
-class SetConstraint(BaseModel):
-    """``isAnyOf``: every requested value is in the right operand; ``isNoneOf``: none is."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["set"] = "set"
-    left_operand: ConstraintName
-    operator: Literal["isAnyOf", "isNoneOf"]
-    right_operand: tuple[str, ...]
-
-
-class NumberConstraint(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["number"] = "number"
-    left_operand: ConstraintName
-    operator: Literal["lteq", "gteq"]
-    right_operand: float
-
-
-class TimeConstraint(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["time"] = "time"
-    left_operand: ConstraintName
-    operator: Literal["gteq", "lt"]
-    right_operand: AwareDatetime
-
-
-Constraint = Annotated[SetConstraint | NumberConstraint | TimeConstraint, Field(discriminator="kind")]
-
-
-class Permission(BaseModel):
-    """The buyer may ``aggregate`` over ``target`` when every constraint holds."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    action: Literal["aggregate"] = "aggregate"
-    target: str
-    constraints: tuple[Constraint, ...]
-
-
-class Prohibition(BaseModel):
-    """No job may use any ``target`` field while every ``when`` constraint holds (always, if none)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: ConstraintName
-    action: Literal["use"] = "use"
-    target: tuple[str, ...]
-    when: tuple[Constraint, ...] = ()
-
-
-class DutyAction(StrEnum):
-    RESULTS_ONLY_AGGREGATE = "results_only_aggregate"
-    DELETE_AFTER = "delete_after"
-
-
-class Duty(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    action: DutyAction
-    days: int | None = None
-
-
-class Policy(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    assigners: tuple[str, ...]
-    assignee: str
-    permissions: tuple[Permission, ...]
-    prohibitions: tuple[Prohibition, ...]
-    duties: tuple[Duty, ...]
 
 
 class OfferRef(BaseModel):
@@ -154,16 +67,6 @@ class ProviderPart(BaseModel):
 
     provider: str
     offer_ids: tuple[str, ...]
-
-
-class PartySignature(BaseModel):
-    """An Ed25519 signature (standard base64) and the id of the key that made it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    party: str
-    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
-    signature: str
 
 
 class Contract(BaseModel):
@@ -245,6 +148,35 @@ def compile_terms(
     """Intersect the offers into terms for ``buyer``; raise ``TermsError`` if nothing is left."""
     _check_offer_set(offers, buyer)
     fields = _common_fields(offers)
+    first = offers[0].dataset_schema
+    schema = DatasetSchema(name=first.name, description=first.description, fields=list(fields))
+    policy = Policy(
+        assigners=sorted_unique(o.provider for o in offers),
+        assignee=buyer,
+        permissions=(_permission(offers, schema, buyer, purpose, region, now),),
+        prohibitions=_prohibitions(offers),
+        duties=(
+            Duty(action=DutyAction.RESULTS_ONLY_AGGREGATE),
+            Duty(action=DutyAction.DELETE_AFTER, days=min(o.retention_days for o in offers)),
+        ),
+    )
+    return Terms(
+        dataset_schema=schema,
+        tags={f.name: offers[0].tags[f.name] for f in fields},
+        grades={f.name: strictest(o.grades[f.name] for o in offers) for f in fields},
+        offers=tuple(OfferRef(offer_id=o.offer_id, provider=o.provider, price=o.price) for o in offers),
+        policy=policy,
+    )
+
+
+def _permission(
+    offers: Sequence[DatasetOffer],
+    schema: DatasetSchema,
+    buyer: str,
+    purpose: str,
+    region: str,
+    now: datetime,
+) -> Permission:
     kinds = _intersect(offers, lambda o: o.allowed_job_kinds, TermsErrorCode.NO_COMMON_JOB_KINDS, "job kinds")
     purposes = _intersect(offers, lambda o: o.allowed_purposes, TermsErrorCode.NO_COMMON_PURPOSES, "purposes")
     regions = _intersect(offers, lambda o: o.allowed_regions, TermsErrorCode.NO_COMMON_REGIONS, "regions")
@@ -258,9 +190,8 @@ def compile_terms(
             f"buyer region {region!r} is not allowed",
             allowed=list(regions),
         )
-    schema = DatasetSchema(name=offers[0].dataset, fields=list(fields))
-    grades = {f.name: strictest(o.grades[f.name] for o in offers) for f in fields}
-    permission = Permission(
+    fields = schema.fields
+    return Permission(
         target=schema.name,
         constraints=(
             _any_of(ConstraintName.BUYER, [buyer]),
@@ -275,19 +206,6 @@ def compile_terms(
             *_limits(offers),
         ),
     )
-    policy = Policy(
-        assigners=sorted_unique(o.provider for o in offers),
-        assignee=buyer,
-        permissions=(permission,),
-        prohibitions=_prohibitions(offers),
-        duties=(
-            Duty(action=DutyAction.RESULTS_ONLY_AGGREGATE),
-            Duty(action=DutyAction.DELETE_AFTER, days=min(o.retention_days for o in offers)),
-        ),
-    )
-    refs = tuple(OfferRef(offer_id=o.offer_id, provider=o.provider, price=o.price) for o in offers)
-    tags = {f.name: offers[0].tags[f.name] for f in fields}
-    return Terms(dataset_schema=schema, tags=tags, grades=grades, offers=refs, policy=policy)
 
 
 def _check_offer_set(offers: Sequence[DatasetOffer], buyer: str) -> None:
@@ -307,24 +225,11 @@ def _check_offer_set(offers: Sequence[DatasetOffer], buyer: str) -> None:
         )
 
 
-def _field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
-    # Every node clips and lays out statistics from these, so all offers must agree on them exactly.
-    return (spec.type, spec.unit, spec.min, spec.max, spec.categories, offer.tags[spec.name])
-
-
 def _common_fields(offers: Sequence[DatasetOffer]) -> tuple[FieldSpec, ...]:
-    first = offers[0]
-    common: list[FieldSpec] = []
-    for name in first.usable_fields():
-        spec = first.dataset_schema.field(name)
-        key = _field_key(first, spec)
-        if all(
-            name in o.usable_fields() and _field_key(o, o.dataset_schema.field(name)) == key for o in offers
-        ):
-            common.append(spec)
+    common = common_usable_fields(offers)
     if not common:
         raise TermsError(TermsErrorCode.NO_COMMON_FIELDS, "no field is usable under every offer")
-    return tuple(common)
+    return common
 
 
 def _intersect(
@@ -356,27 +261,15 @@ def _window(offers: Sequence[DatasetOffer], now: datetime) -> tuple[TimeConstrai
 
 
 def _limits(offers: Sequence[DatasetOffer]) -> tuple[NumberConstraint, ...]:
-    limits = [
-        NumberConstraint(
-            left_operand=ConstraintName.MIN_COHORT,
-            operator="gteq",
-            right_operand=max(o.min_cohort for o in offers),
-        ),
-        NumberConstraint(
-            left_operand=ConstraintName.QUERY_COUNT,
-            operator="lteq",
-            right_operand=min(o.max_jobs for o in offers),
-        ),
+    limits: list[tuple[ConstraintName, Literal["lteq", "gteq"], float]] = [
+        (ConstraintName.MIN_COHORT, "gteq", max(o.min_cohort for o in offers)),
+        (ConstraintName.QUERY_COUNT, "lteq", min(o.max_jobs for o in offers)),
     ]
     # An offer without an epsilon budget asks for no differential privacy; any budget set is binding.
     budgets = [o.epsilon_budget for o in offers if o.epsilon_budget is not None]
     if budgets:
-        limits.append(
-            NumberConstraint(
-                left_operand=ConstraintName.EPSILON_BUDGET, operator="lteq", right_operand=min(budgets)
-            )
-        )
-    return tuple(limits)
+        limits.append((ConstraintName.EPSILON_BUDGET, "lteq", min(budgets)))
+    return tuple(NumberConstraint(left_operand=n, operator=op, right_operand=v) for n, op, v in limits)
 
 
 def _prohibitions(offers: Sequence[DatasetOffer]) -> tuple[Prohibition, ...]:

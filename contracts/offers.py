@@ -7,7 +7,7 @@ GB/T 43697 grade; core (核心) fields and personal-information fields are descr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -124,29 +124,30 @@ def _has_personal_tag(offer: DatasetOffer, name: str) -> bool:
     return tag is not None and tag.personal
 
 
+def _field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
+    # Every node clips and lays out statistics from these, so all offers must agree on them exactly.
+    return (spec.type, spec.unit, spec.min, spec.max, spec.categories, offer.tags.get(spec.name))
+
+
+def common_usable_fields(offers: Sequence[DatasetOffer]) -> tuple[FieldSpec, ...]:
+    """Fields usable under every offer and described identically by all (in the first offer's order)."""
+    if not offers:
+        return ()
+    first = offers[0]
+    common = []
+    for name in first.usable_fields():
+        key = _field_key(first, first.dataset_schema.field(name))
+        if all(
+            name in o.usable_fields() and _field_key(o, o.dataset_schema.field(name)) == key for o in offers
+        ):
+            common.append(first.dataset_schema.field(name))
+    return tuple(common)
+
+
 def validate_offer(offer: DatasetOffer) -> None:
     """Raise ``OfferError`` unless ``offer`` keeps the rules of the space."""
-    schema = offer.dataset_schema
-    if offer.dataset != schema.name:
-        raise OfferError(
-            OfferErrorCode.DATASET_MISMATCH,
-            f"offer names dataset {offer.dataset!r} but its schema describes {schema.name!r}",
-            dataset=offer.dataset,
-            schema=schema.name,
-        )
-    for mapping, name in (
-        (offer.tags, "tags"),
-        (offer.grades, "grades"),
-        (offer.excluded_fields, "excluded"),
-    ):
-        unknown = sorted(set(mapping) - set(schema.field_names))
-        if unknown:
-            raise OfferError(
-                OfferErrorCode.UNKNOWN_FIELD,
-                f"{name} name fields not in the schema: {unknown}",
-                fields=unknown,
-            )
-    for spec in schema.fields:
+    _check_names(offer)
+    for spec in offer.dataset_schema.fields:
         _check_tag(offer, spec)
         _check_grade(offer, spec)
     unknown_purposes = [p for p in offer.allowed_purposes if p not in PURPOSES]
@@ -163,6 +164,30 @@ def validate_offer(offer: DatasetOffer) -> None:
             not_before=offer.not_before.isoformat(),
             not_after=offer.not_after.isoformat(),
         )
+
+
+def _check_names(offer: DatasetOffer) -> None:
+    schema = offer.dataset_schema
+    if offer.dataset != schema.name:
+        raise OfferError(
+            OfferErrorCode.DATASET_MISMATCH,
+            f"offer names dataset {offer.dataset!r} but its schema describes {schema.name!r}",
+            dataset=offer.dataset,
+            schema=schema.name,
+        )
+    named: dict[str, Iterable[str]] = {
+        "tags": offer.tags,
+        "grades": offer.grades,
+        "excluded_fields": offer.excluded_fields,
+    }
+    for what, names in named.items():
+        unknown = sorted(set(names) - set(schema.field_names))
+        if unknown:
+            raise OfferError(
+                OfferErrorCode.UNKNOWN_FIELD,
+                f"{what} name fields not in the schema: {unknown}",
+                fields=unknown,
+            )
 
 
 def _check_tag(offer: DatasetOffer, spec: FieldSpec) -> None:

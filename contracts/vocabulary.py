@@ -1,13 +1,14 @@
-"""The controlled vocabularies an offer draws on: semantic tags for fields and purposes for use.
+"""Controlled vocabularies: semantic tags for fields, purposes of use, and the names of policy constraints.
 
-Both lists are versioned with the project; an offer naming anything outside them is refused, so every party
-reads a tag or a purpose the same way.
+They are versioned with the project; an offer naming a tag or purpose outside them is refused, so every
+party reads them the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
@@ -94,6 +95,29 @@ PURPOSES: Final[Mapping[str, Purpose]] = MappingProxyType(
         )
     }
 )
+
+
+class ConstraintName(StrEnum):
+    """Stable names of everything a decision can cite; part of the public API."""
+
+    CONTRACT_STATE = "contract_state"
+    PARTICIPANT = "participant"
+    SIGNATURE = "signature"
+    BUYER = "buyer"
+    PURPOSE = "purpose"
+    DATASET = "dataset"
+    JOB_KIND = "job_kind"
+    FIELDS = "fields"
+    FILTER_FIELDS = "filter_fields"
+    GROUP_BY = "group_by"
+    VALIDITY_WINDOW = "validity_window"
+    QUERY_COUNT = "query_count"
+    EPSILON_BUDGET = "epsilon_budget"
+    MIN_COHORT = "min_cohort"
+    REGION = "region"
+    CROSS_BORDER = "cross_border"
+    GRADE = "grade"
+    PERSONAL_INFORMATION = "personal_information"
 
 
 def is_known_tag(name: str) -> bool:
