@@ -33,8 +33,9 @@ def verify_remote(client: GatewayClient, log_key: str | None, data_dir: Path) ->
     """Fetch entries and checkpoints through the gateway and recompute everything here."""
     with client:
         key = log_key or _local_log_key(data_dir) or client.audit_checkpoint()["log_key"]
-        entries = client.audit_entries()
+        # Checkpoints first: entries appended meanwhile lie beyond every checkpoint we hold.
         notes = client.audit_checkpoints()
+        entries = client.audit_entries()
     report = verify_fetched(entries, notes, NoteVerifier.from_key_string(key))
     return f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,6 +54,17 @@ def _emit(data: Any, as_json: bool) -> None:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         console.print_json(data=data, default=str)
+
+
+def _show(
+    url: str | None, token: str | None, data_dir: Path, as_json: bool, call: Callable[[GatewayClient], Any]
+) -> None:
+    """Call the gateway and print the answer; a refusal prints its code and exits 2."""
+    with _client(url, token, data_dir) as client:
+        try:
+            _emit(call(client), as_json)
+        except GatewayError as error:
+            raise _fail(error) from None
 
 
 def _fail(error: GatewayError) -> typer.Exit:
@@ -127,11 +139,7 @@ def nodes(
     as_json: JsonOpt = False,
 ) -> None:
     """List connected factory nodes (operator)."""
-    with _client(url, token, data_dir) as client:
-        try:
-            _emit(client.nodes(), as_json)
-        except GatewayError as error:
-            raise _fail(error) from None
+    _show(url, token, data_dir, as_json, lambda c: c.nodes())
 
 
 @app.command("datasets")
@@ -142,11 +150,7 @@ def datasets(
     as_json: JsonOpt = False,
 ) -> None:
     """List datasets declared by nodes, with their public schemas."""
-    with _client(url, token, data_dir) as client:
-        try:
-            _emit(client.datasets(), as_json)
-        except GatewayError as error:
-            raise _fail(error) from None
+    _show(url, token, data_dir, as_json, lambda c: c.datasets())
 
 
 @job_app.command("submit")
@@ -183,11 +187,7 @@ def job_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a job's state and the reason of a failure."""
-    with _client(url, token, data_dir) as client:
-        try:
-            _emit(client.job(job_id), as_json)
-        except GatewayError as error:
-            raise _fail(error) from None
+    _show(url, token, data_dir, as_json, lambda c: c.job(job_id))
 
 
 @job_app.command("result")
@@ -199,11 +199,7 @@ def job_result(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a finished job's result."""
-    with _client(url, token, data_dir) as client:
-        try:
-            _emit(client.result(job_id), as_json)
-        except GatewayError as error:
-            raise _fail(error) from None
+    _show(url, token, data_dir, as_json, lambda c: c.result(job_id))
 
 
 @app.command("demo")

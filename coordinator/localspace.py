@@ -91,7 +91,7 @@ class LocalSpace:
         self.http_url = json.loads(endpoints.read_text())["http_url"]
 
     def stop_coordinator(self) -> None:
-        _terminate(self.coordinator)
+        terminate(self.coordinator)
         self.coordinator = None
 
     def restart_coordinator(self, *, crash: bool) -> None:
@@ -173,7 +173,7 @@ class LocalSpace:
 
     def stop(self) -> None:
         for factory in self.factories:
-            _terminate(factory.process)
+            terminate(factory.process)
             factory.process = None
         self.stop_coordinator()
 
@@ -192,7 +192,7 @@ class LocalSpace:
         return env
 
 
-def _terminate(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)

@@ -35,6 +35,9 @@ def verify_fetched(
     heads = sorted((_open(note, log_key, witnesses) for note in notes), key=lambda h: h[0].size)
     frontier = merkle.Frontier()
     pending = list(heads)
+    while pending and pending[0][0].size == 0:
+        if pending.pop(0)[0].root_hash != merkle.EMPTY_ROOT:
+            raise TamperError("the signed empty log has a non-empty root", index=0, checkpoint_size=0)
     for position, item in enumerate(entries):
         entry = _entry(item, position)
         frontier.append(entry.leaf_hash())

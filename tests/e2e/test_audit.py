@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.client import GatewayError
-from coordinator.localspace import LocalSpace, _terminate, factory_id
+from coordinator.localspace import LocalSpace, factory_id, terminate
 from node.journal import Journal
 
 from .conftest import start_space
@@ -158,7 +158,7 @@ def test_a_forked_coordinator_is_detected_by_its_witnesses(tmp_path: Path) -> No
         witnessed = min(_cosigned(f.directory) for f in space.factories)
         assert witnessed > 0
         for factory in space.factories:
-            _terminate(factory.process)
+            terminate(factory.process)
         # The operator rewrites history: a fresh log with other entries, longer than the witnessed one.
         space.stop_coordinator()
         with sqlite3.connect(space.coordinator_dir / "coordinator.db") as db:

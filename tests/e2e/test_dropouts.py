@@ -28,9 +28,9 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
 
 
 def _restart_with_fault(space: LocalSpace, victim: Factory, fault: Fault) -> None:
-    from coordinator.localspace import _terminate
+    from coordinator.localspace import terminate
 
-    _terminate(victim.process)
+    terminate(victim.process)
     space.wait_for_nodes_exactly(len(space.factories) - 1)
     space.start_node(victim, {"DATASPACE_NODE_FAULT": fault.value})
     space.wait_for_nodes(len(space.factories))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.localspace import _terminate
+from coordinator.localspace import terminate
 
 from .conftest import start_space
 
@@ -22,7 +22,7 @@ def test_running_job_survives_a_coordinator_crash(tmp_path: Path) -> None:
             assert done["state"] == "SUCCEEDED"
             # With every node gone, the next job is claimed and waits for participants: RUNNING.
             for factory in space.factories:
-                _terminate(factory.process)
+                terminate(factory.process)
             space.wait_for_nodes_exactly(0)
             pending = buyer.submit_job(
                 {"kind": "mean", "dataset": "steel_production", "field": "scrap_ratio"}
