@@ -110,6 +110,13 @@ TAMPERING = {
         "WHERE idx IN ({k}, {k} + 1)",
         "{k}",
     ),
+    # A forged entry slipped in after the last real one: it claims an index it does not have.
+    "insert": (
+        "INSERT INTO audit_entries (idx, kind, canonical, leaf_hash) "
+        "SELECT (SELECT max(idx) + 1 FROM audit_entries), kind, canonical, leaf_hash "
+        "FROM audit_entries WHERE idx = {k}",
+        "{end}",
+    ),
     "truncate": (
         "DELETE FROM audit_entries WHERE idx >= {k}; DELETE FROM audit_nodes WHERE level = 0 AND idx >= {k}",
         "{k}",
@@ -125,12 +132,14 @@ def test_tampering_is_detected_with_the_first_bad_index(
     copy = tmp_path / "coordinator"
     _snapshot(space.coordinator_dir, copy)
     k = _job_submitted_index(copy)
+    with sqlite3.connect(copy / "coordinator.db") as db:
+        end = db.execute("SELECT count(*) FROM audit_entries").fetchone()[0]
     statement, expected = TAMPERING[how]
     with sqlite3.connect(copy / "coordinator.db") as db:
         db.executescript(statement.format(k=k))
     result = _cli("audit", "verify", "--data-dir", str(copy))
     assert result.returncode == 1, result.stdout
-    assert f"first bad index: {expected.format(k=k)}" in result.stderr
+    assert f"first bad index: {expected.format(k=k, end=end)}" in result.stderr
 
 
 def _snapshot(source: Path, target: Path) -> None:
