@@ -131,6 +131,19 @@ def enroll_buyer(
             raise _fail(error) from None
 
 
+@app.command("revoke-certificate")
+def revoke_certificate(
+    participant_id: Annotated[str, typer.Option(help="Participant whose certificate is revoked.")],
+    reason: Annotated[str, typer.Option(help="Why; goes into the audit log.")] = "revoked by the operator",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a factory's certificate (operator): its node is disconnected and refused."""
+    _show(url, token, data_dir, as_json, lambda c: c.revoke_certificate(participant_id, reason))
+
+
 @app.command("nodes")
 def nodes(
     url: UrlOpt = None,

@@ -48,6 +48,13 @@ class GatewayClient:
         body = {"participant_id": participant_id, "role": role, "ttl_seconds": ttl_seconds}
         return str(self._call("POST", "/api/v1/enrollment-tokens", json=body)["token"])
 
+    def revoke_certificate(
+        self, participant_id: str, reason: str = "revoked by the operator"
+    ) -> dict[str, Any]:
+        path = f"/api/v1/participants/{participant_id}/certificate/revoke"
+        result: dict[str, Any] = self._call("POST", path, json={"reason": reason})
+        return result
+
     def enroll_buyer(self, token: str) -> str:
         """Redeem a buyer's enrollment token for an API token."""
         return str(self._call("POST", "/api/v1/enroll", json={"token": token})["api_token"])

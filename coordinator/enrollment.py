@@ -13,7 +13,7 @@ from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secr
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
 from coordinator import pki
 from coordinator.audit.trail import OPERATOR, AuditTrail, Event
-from coordinator.exceptions import CoordinatorError, InvalidRequestError
+from coordinator.exceptions import ConflictError, CoordinatorError, InvalidRequestError
 from coordinator.store import Store
 from coordinator.tables import ApiToken, EnrollmentTokenRow, Participant
 
@@ -123,8 +123,12 @@ def _enroll(
                 created_at=now,
             )
         )
+    previous = store.participant(row.participant_id)
     store.upsert_participant(participant)
     subjects = {"participant": row.participant_id}
+    if previous is not None and previous.certificate_serial not in (None, participant.certificate_serial):
+        superseded = {"serial": previous.certificate_serial, "reason": "superseded by a new enrollment"}
+        audit.record(OPERATOR, Event.CERTIFICATE_REVOKED, subjects, superseded)
     audit.record(
         row.participant_id, Event.PARTICIPANT_ENROLLED, subjects, {"role": role, "token": token.token_id}
     )
@@ -151,3 +155,13 @@ def _check_csr(csr_bytes: bytes) -> None:
         ) from exc
     if not csr.is_signature_valid:
         raise InvalidRequestError("certificate signing request signature does not verify", code="bad_csr")
+
+
+def revoke_certificate(store: Store, audit: AuditTrail, participant_id: str, reason: str) -> str:
+    """Revoke a participant's certificate: its node is refused from the next connection on."""
+    serial = store.revoke_certificate(participant_id)
+    if serial is None:
+        raise ConflictError(f"{participant_id} holds no certificate", code="no_certificate")
+    audit.record(OPERATOR, Event.CERTIFICATE_REVOKED, {"participant": participant_id},
+                 {"serial": serial, "reason": reason})  # fmt: skip
+    return serial

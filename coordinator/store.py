@@ -93,6 +93,18 @@ class Store:
             session.merge(participant)
             session.commit()
 
+    def revoke_certificate(self, participant_id: str) -> str | None:
+        """Forget the participant's current certificate; return its serial (None if it had none)."""
+        with Session(self.engine) as session:
+            participant = session.get(Participant, participant_id)
+            if participant is None:
+                raise NotFoundError(f"no participant {participant_id}", code="participant_not_found")
+            serial = participant.certificate_serial
+            participant.certificate_serial = None
+            session.add(participant)
+            session.commit()
+            return serial
+
     def participant(self, participant_id: str) -> Participant | None:
         with Session(self.engine) as session:
             return session.get(Participant, participant_id)

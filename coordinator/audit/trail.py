@@ -23,6 +23,7 @@ class Event(StrEnum):
     ENROLLMENT_REFUSED = "enrollment.refused"
     PARTICIPANT_ENROLLED = "participant.enrolled"
     CERTIFICATE_ISSUED = "certificate.issued"
+    CERTIFICATE_REVOKED = "certificate.revoked"
     JOB_SUBMITTED = "job.submitted"
     JOB_REFUSED = "job.refused"
     JOB_STARTED = "job.started"

@@ -200,3 +200,27 @@ def test_a_forked_coordinator_is_detected_by_its_witnesses(tmp_path: Path) -> No
 
 def _fork_seen(node_dir: Path) -> bool:
     return any(e["event"] == "log_fork_detected" for e in Journal(node_dir / "journal.jsonl").entries())
+
+
+def test_revoked_certificate_disconnects_and_refuses_the_node(audited: tuple[LocalSpace, str]) -> None:
+    """Runs last in this module: it takes one factory out of the space."""
+    space, _job = audited
+    victim = space.factories[-1]
+    where = ("--data-dir", str(space.coordinator_dir))
+    revoked = _cli(
+        "revoke-certificate", "--participant-id", victim.participant_id, "--reason", "laptop stolen", *where
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    space.wait_for_nodes_exactly(len(space.factories) - 1)
+    deadline = time.monotonic() + 30
+    while not any(
+        "PERMISSION_DENIED" in str(e.get("reason"))
+        for e in Journal(victim.directory / "journal.jsonl").entries()
+    ):
+        assert time.monotonic() < deadline, "the node was not refused on reconnect"
+        time.sleep(0.3)
+    with space.operator() as operator:
+        entry = operator.audit_entries(kind="certificate.revoked")[-1]
+        assert entry["subjects"]["participant"] == victim.participant_id
+        assert entry["payload"]["reason"] == "laptop stolen"
+        assert len(operator.nodes()) == len(space.factories) - 1

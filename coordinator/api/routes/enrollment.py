@@ -82,3 +82,19 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
         log_key=context.keys.log_signer.verifier().key_string(),
         api_token=result.api_token,
     )
+
+
+class RevocationRequest(BaseModel):
+    reason: str = Field(default="revoked by the operator", max_length=200)
+
+
+@router.post("/participants/{participant_id}/certificate/revoke")
+def revoke_certificate(
+    participant_id: str, body: RevocationRequest, context: ContextDep, _operator: OperatorDep
+) -> dict[str, str]:
+    """Revoke a factory's certificate and drop its stream; it cannot reconnect until enrolled again."""
+    serial = enrollment.revoke_certificate(context.store, context.audit, participant_id, body.reason)
+    session = context.sessions.get(participant_id)
+    if session is not None and context.loop is not None:
+        context.loop.call_soon_threadsafe(session.close)
+    return {"participant_id": participant_id, "revoked_serial": serial}
