@@ -29,6 +29,7 @@ class CoordinatorKeys:
     server_cert_pem: bytes
     ticket_key: Ed25519PrivateKey
     log_signer: NoteSigner
+    operator_key: Ed25519PrivateKey  # countersigns usage contracts
 
     @property
     def ticket_public_key_raw(self) -> bytes:
@@ -45,12 +46,18 @@ def load_or_create_keys(data_dir: Path, hosts: list[str], now: datetime) -> Coor
         cert = pki.issue_server_certificate(ca, key, hosts, now)
         pki.write_private(key_path, pki.key_pem(key))
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    ticket_path = data_dir / "ticket.key"
-    if not ticket_path.exists():
-        pki.write_private(ticket_path, Ed25519PrivateKey.generate().private_bytes_raw())
-    ticket_key = Ed25519PrivateKey.from_private_bytes(ticket_path.read_bytes())
+    ticket_key = _ed25519_key(data_dir / "ticket.key")
     log_signer = load_log_signer(data_dir, ca)
-    return CoordinatorKeys(ca, key_path.read_bytes(), cert_path.read_bytes(), ticket_key, log_signer)
+    operator_key = _ed25519_key(data_dir / "operator.key")
+    return CoordinatorKeys(
+        ca, key_path.read_bytes(), cert_path.read_bytes(), ticket_key, log_signer, operator_key
+    )
+
+
+def _ed25519_key(path: Path) -> Ed25519PrivateKey:
+    if not path.exists():
+        pki.write_private(path, Ed25519PrivateKey.generate().private_bytes_raw())
+    return Ed25519PrivateKey.from_private_bytes(path.read_bytes())
 
 
 def log_origin(ca: pki.OperatorCA) -> str:

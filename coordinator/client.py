@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from contracts.agreement import Contract
+from contracts.signing import sign_terms
 
 
 class GatewayError(Exception):
@@ -17,9 +22,20 @@ class GatewayError(Exception):
 
 
 class GatewayClient:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+    """A session with the gateway. A buyer's session holds the buyer's Ed25519 key, which never leaves it."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        participant_id: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.participant_id, self.signing_key = participant_id, signing_key
 
     def close(self) -> None:
         self.http.close()
@@ -55,9 +71,53 @@ class GatewayClient:
         result: dict[str, Any] = self._call("POST", path, json={"reason": reason})
         return result
 
-    def enroll_buyer(self, token: str) -> str:
-        """Redeem a buyer's enrollment token for an API token."""
-        return str(self._call("POST", "/api/v1/enroll", json={"token": token})["api_token"])
+    def enroll_buyer(self, token: str, signing_public_key: Ed25519PublicKey | None = None) -> str:
+        """Redeem a buyer's enrollment token for an API token, registering its contract-signing key."""
+        body: dict[str, Any] = {"token": token}
+        if signing_public_key is not None:
+            body["signing_public_key"] = base64.b64encode(signing_public_key.public_bytes_raw()).decode()
+        return str(self._call("POST", "/api/v1/enroll", json=body)["api_token"])
+
+    # -- offers and contracts -----------------------------------------------------------------
+    def offers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/offers")
+        return result
+
+    def propose_contract(self, offer_ids: list[str], purpose: str, region: str = "CN") -> dict[str, Any]:
+        body = {"offer_ids": offer_ids, "purpose": purpose, "region": region}
+        result: dict[str, Any] = self._call("POST", "/api/v1/contracts", json=body)
+        return result
+
+    def contract(self, contract_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/contracts/{contract_id}")
+        return result
+
+    def contract_move(self, contract_id: str, move: str) -> dict[str, Any]:
+        """agree, terminate or revoke."""
+        result: dict[str, Any] = self._call("POST", f"/api/v1/contracts/{contract_id}/{move}")
+        return result
+
+    def sign_contract(self, contract_id: str) -> dict[str, Any]:
+        """Sign the contract's terms here, with the buyer's key, and send only the signature."""
+        if self.signing_key is None or self.participant_id is None:
+            raise ValueError("this session holds no signing key")
+        contract = Contract.model_validate(self.contract(contract_id))
+        signature = sign_terms(contract, self.participant_id, self.signing_key).signature_of(
+            self.participant_id
+        )
+        assert signature is not None
+        result: dict[str, Any] = self._call(
+            "POST", f"/api/v1/contracts/{contract_id}/signature", json=signature.model_dump(mode="json")
+        )
+        return result
+
+    def wait_contract(self, contract_id: str, states: set[str], *, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (contract := self.contract(contract_id))["negotiation"]["stage"] not in states:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"contract {contract_id} still {contract['negotiation']['stage']}")
+            time.sleep(0.2)
+        return contract
 
     def nodes(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/nodes")

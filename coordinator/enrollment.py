@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
+from contracts.signing import key_id
 from coordinator import pki
 from coordinator.audit.trail import OPERATOR, AuditTrail, Event
 from coordinator.exceptions import ConflictError, CoordinatorError, InvalidRequestError
@@ -69,18 +72,27 @@ def enroll(
     token_text: str,
     csr_pem: str | None,
     now: datetime,
+    signing_key: str | None = None,
 ) -> EnrollmentResult:
     """Redeem a token exactly once; a factory gets a client certificate, a buyer an API token.
 
     A refusal (malformed, unknown, used or expired token, bad CSR) is itself an audit entry.
     """
     try:
-        return _enroll(store, ca, audit, token_text=token_text, csr_pem=csr_pem, now=now)
+        if signing_key is not None:
+            _check_signing_key(signing_key)
+        result = _enroll(store, ca, audit, token_text=token_text, csr_pem=csr_pem, now=now)
     except CoordinatorError as error:
         token_id = token_text.split(".", 1)[0][:32]
         details = {"code": error.code, "reason": error.message}
         audit.record("anonymous", Event.ENROLLMENT_REFUSED, {"token": token_id}, details)
         raise
+    if signing_key is not None:
+        store.set_signing_key(result.participant_id, signing_key, now)
+        registered = {"key_id": key_id(base64.b64decode(signing_key))}
+        subjects = {"participant": result.participant_id}
+        audit.record(result.participant_id, Event.SIGNING_KEY_REGISTERED, subjects, registered)
+    return result
 
 
 def _enroll(
@@ -165,3 +177,14 @@ def revoke_certificate(store: Store, audit: AuditTrail, participant_id: str, rea
     audit.record(OPERATOR, Event.CERTIFICATE_REVOKED, {"participant": participant_id},
                  {"serial": serial, "reason": reason})  # fmt: skip
     return serial
+
+
+def _check_signing_key(text: str) -> None:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise InvalidRequestError("signing key is not base64", code="bad_signing_key") from exc
+    if len(raw) != 32:
+        raise InvalidRequestError(
+            "signing key must be a raw 32-byte Ed25519 public key", code="bad_signing_key"
+        )

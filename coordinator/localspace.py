@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from contracts.identity import make_participant_id
 from coordinator.client import GatewayClient
 
@@ -106,7 +108,9 @@ class LocalSpace:
         self.start_coordinator(grpc_port=grpc_port, http_port=http_port)
 
     # -- factories ----------------------------------------------------------------------------
-    def add_factory(self, index: int, rows: int, *, accept: str = "*") -> Factory:
+    def add_factory(
+        self, index: int, rows: int, *, accept: str = "*", auto_approve: str | None = "*"
+    ) -> Factory:
         """Generate the factory's data, write its config, and enroll it (the node is not started)."""
         pid = factory_id(index)
         directory = self.workdir / "factories" / f"factory-{index + 1}"
@@ -133,6 +137,7 @@ class LocalSpace:
             f"steel_production={data_file}",
             "--accept-buyer",
             accept,
+            *(["--auto-approve", auto_approve] if auto_approve else []),
             "--force",
         )
         with self.operator() as operator:
@@ -166,10 +171,17 @@ class LocalSpace:
                 time.sleep(0.1)
 
     def enroll_buyer(self, participant_id: str = BUYER_ID) -> GatewayClient:
+        """A buyer's SDK session; it holds the buyer's contract-signing key."""
+        key = Ed25519PrivateKey.generate()
         with self.operator() as operator:
             token = operator.create_enrollment_token(participant_id, "buyer")
-            api_token = operator.enroll_buyer(token)
-        return GatewayClient(self.http_url, api_token)
+            api_token = operator.enroll_buyer(token, key.public_key())
+        return GatewayClient(self.http_url, api_token, participant_id=participant_id, signing_key=key)
+
+    def publish(self, factory: Factory, *args: str) -> str:
+        """Publish the factory's steel dataset offer with ``dataspace-node publish``; return the offer id."""
+        out = self._node_cli("publish", "steel_production", "--dir", str(factory.directory), "--json", *args)
+        return str(json.loads(out)["offer_id"])
 
     def stop(self) -> None:
         for factory in self.factories:
@@ -177,12 +189,13 @@ class LocalSpace:
             factory.process = None
         self.stop_coordinator()
 
-    def _node_cli(self, *args: str) -> None:
+    def _node_cli(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "node", *args], capture_output=True, env=self._env(), check=False
         )
         if result.returncode != 0:
             raise RuntimeError(f"dataspace-node {args[0]} failed: {result.stderr.decode()[-2000:]}")
+        return result.stdout.decode()
 
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)

@@ -6,6 +6,7 @@ The participant id is taken from the mutually authenticated TLS certificate, nev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,9 +15,13 @@ import grpc
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from contracts.exceptions import ContractsError
 from contracts.identity import Role
-from coordinator import witnesses
+from contracts.negotiation import Event as Move
+from contracts.signing import PartySignature
+from coordinator import contracting, witnesses
 from coordinator.context import CoordinatorContext
+from coordinator.exceptions import CoordinatorError, NotFoundError, PermissionDeniedError
 from coordinator.sessions import NodeSession
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
@@ -52,6 +57,10 @@ class NodeService(pb_grpc.NodeServiceServicer):
             welcome=pb.Welcome(participant_id=participant_id, heartbeat_interval_ms=interval_ms)
         )
         witnesses.show_checkpoint(self.ctx, session)
+        for contract in contracting.contracts_of(self.ctx, participant_id):
+            session.send(
+                pb.CoordinatorMessage(contract=pb.ContractNotice(contract_json=contract.model_dump_json()))
+            )
         reader = asyncio.create_task(self._read(session, request_iterator))
         try:
             while (message := await session.outbox.get()) is not None:
@@ -72,6 +81,8 @@ class NodeService(pb_grpc.NodeServiceServicer):
                     self.ctx.sessions.deliver(session.participant_id, message.job)
                 elif kind == "cosignature":
                     witnesses.accept_cosignature(self.ctx, session, message.cosignature)
+                elif kind == "contract_action":
+                    self._contract_action(session.participant_id, message.contract_action)
                 elif kind == "witness_alarm":
                     witnesses.record_alarm(self.ctx, session, message.witness_alarm)
                 elif kind == "hello":
@@ -80,6 +91,29 @@ class NodeService(pb_grpc.NodeServiceServicer):
             pass
         finally:
             session.close()
+
+    async def PublishOffer(
+        self, request: pb.PublishOfferRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PublishOfferReply:
+        participant_id = await self._authenticate(context)
+        try:
+            offer = contracting.publish_offer(self.ctx, participant_id, request.offer_json)
+        except (CoordinatorError, ContractsError) as error:
+            await context.abort(_status_of(error), f"{error.code}: {error}")
+        return pb.PublishOfferReply(offer_id=offer.offer_id)
+
+    def _contract_action(self, participant_id: str, action: pb.ContractAction) -> None:
+        """A provider's negotiation move; a refused move is logged (the node sees the state it gets back)."""
+        try:
+            move = Move(action.event)
+            signature = (
+                PartySignature.model_validate_json(action.signature_json) if action.signature_json else None
+            )
+            contracting.act(self.ctx, action.contract_id, participant_id, move, signature)
+        except (ValueError, CoordinatorError, ContractsError) as error:
+            log.warning("contract move %s by %s refused: %s", action.event, participant_id, error)
+            with contextlib.suppress(CoordinatorError, ContractsError):
+                contracting.notify_providers(self.ctx, contracting.load(self.ctx, action.contract_id))
 
     async def _authenticate(self, context: grpc.aio.ServicerContext) -> str:
         """Participant id of a factory whose current certificate this is; abort otherwise."""
@@ -115,3 +149,11 @@ class _WireRecorder:
         data = message.SerializeToString()
         with self.path.open("ab") as handle:
             handle.write(len(data).to_bytes(4, "little") + data)
+
+
+def _status_of(error: Exception) -> grpc.StatusCode:
+    if isinstance(error, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
+    if isinstance(error, NotFoundError):
+        return grpc.StatusCode.NOT_FOUND
+    return grpc.StatusCode.INVALID_ARGUMENT

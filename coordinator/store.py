@@ -17,11 +17,14 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
 from coordinator.tables import (
     ApiToken,
+    ContractRow,
     EnrollmentTokenRow,
     Job,
     JobState,
     NodeDataset,
+    OfferRow,
     Participant,
+    SigningKeyRow,
     WitnessKeyRow,
 )
 
@@ -118,6 +121,56 @@ class Store:
         with Session(self.engine) as session:
             token = session.get(ApiToken, token_hash)
             return token if token is not None and token.revoked_at is None else None
+
+    # -- signing keys, offers, contracts -------------------------------------------------------
+    def set_signing_key(self, participant_id: str, public_key_b64: str, now: datetime) -> None:
+        with Session(self.engine) as session:
+            session.merge(
+                SigningKeyRow(participant_id=participant_id, public_key=public_key_b64, registered_at=now)
+            )
+            session.commit()
+
+    def signing_keys(self, participant_ids: list[str]) -> dict[str, str]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(SigningKeyRow).where(col(SigningKeyRow.participant_id).in_(participant_ids))
+            )
+            return {row.participant_id: row.public_key for row in rows}
+
+    def add_offer(self, row: OfferRow) -> None:
+        with Session(self.engine) as session:
+            session.add(row)
+            session.commit()
+
+    def offers(self, offer_ids: list[str] | None = None) -> list[OfferRow]:
+        with Session(self.engine) as session:
+            query = select(OfferRow).order_by(col(OfferRow.published_at))
+            if offer_ids is not None:
+                query = query.where(col(OfferRow.offer_id).in_(offer_ids))
+            return list(session.exec(query))
+
+    def save_contract(self, contract_id: str, buyer: str, state: str, text: str, now: datetime) -> None:
+        with Session(self.engine) as session:
+            row = session.get(ContractRow, contract_id)
+            if row is None:
+                row = ContractRow(
+                    contract_id=contract_id, buyer=buyer, state=state, contract_text=text, updated_at=now
+                )
+            else:
+                row.state, row.contract_text, row.updated_at = state, text, now
+            session.add(row)
+            session.commit()
+
+    def contract(self, contract_id: str) -> ContractRow:
+        with Session(self.engine) as session:
+            row = session.get(ContractRow, contract_id)
+            if row is None:
+                raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
+            return row
+
+    def contracts(self) -> list[ContractRow]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(ContractRow).order_by(col(ContractRow.updated_at))))
 
     # -- witnesses ----------------------------------------------------------------------------
     def witness_key(self, participant_id: str) -> WitnessKeyRow | None:

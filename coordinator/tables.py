@@ -89,3 +89,35 @@ class WitnessKeyRow(SQLModel, table=True):
     participant_id: str = Field(primary_key=True, max_length=18)
     key: str
     first_seen: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class SigningKeyRow(SQLModel, table=True):
+    """A participant's Ed25519 key for signing contract terms (raw public key, base64)."""
+
+    __tablename__ = "signing_key"
+
+    participant_id: str = Field(primary_key=True, max_length=18)
+    public_key: str = Field(max_length=64)
+    registered_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class OfferRow(SQLModel, table=True):
+    __tablename__ = "offer"
+
+    offer_id: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(index=True, max_length=18)
+    dataset: str = Field(max_length=64)
+    offer_text: str
+    published_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class ContractRow(SQLModel, table=True):
+    __tablename__ = "usage_contract"
+
+    contract_id: str = Field(primary_key=True, max_length=64)
+    buyer: str = Field(index=True, max_length=18)
+    state: str = Field(max_length=16)
+    contract_text: str
+    jobs_run: int = 0
+    epsilon_spent: float = 0.0
+    updated_at: datetime = Field(sa_type=_UTC_DATETIME)

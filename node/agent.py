@@ -15,8 +15,12 @@ from pathlib import Path
 
 import grpc
 
+from contracts.agreement import Contract
+from contracts.negotiation import Event as Move
+from contracts.signing import sign_terms
 from node import serde
 from node.config import load_config
+from node.contract_book import ContractBook, Decision, next_move
 from node.exceptions import JobRefused
 from node.faults import configured_fault
 from node.identity import NodeIdentity
@@ -77,6 +81,7 @@ class NodeAgent:
         self.ctx = ctx
         self.heartbeat_s = heartbeat_s
         self.runs: dict[str, RunState] = {}
+        self.moves_sent: set[tuple[str, str, Move]] = set()
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         backoff = Backoff()
@@ -102,6 +107,7 @@ class NodeAgent:
             call = pb_grpc.NodeServiceStub(channel).Connect()
             writer = asyncio.create_task(_pump(outbox, call))
             heartbeat = asyncio.create_task(self._heartbeat(outbox))
+            decisions = asyncio.create_task(self._watch_decisions(outbox))
             stopper = asyncio.create_task(_cancel_on(stop, call))
             try:
                 async for message in call:
@@ -115,10 +121,15 @@ class NodeAgent:
                         await self._on_job(message.job, outbox)
                     elif kind == "checkpoint":
                         self._on_checkpoint(message.checkpoint, outbox)
+                    elif kind == "contract":
+                        self._on_contract(
+                            Contract.model_validate_json(message.contract.contract_json), outbox
+                        )
             except asyncio.CancelledError:
                 pass
             finally:
                 heartbeat.cancel()
+                decisions.cancel()
                 stopper.cancel()
                 writer.cancel()
 
@@ -134,6 +145,48 @@ class NodeAgent:
             witness_key=witness.verifier_key,
             witnessed_size=witness.size,
         )
+
+    def _on_contract(self, contract: Contract, outbox: asyncio.Queue[pb.NodeMessage | None]) -> None:
+        """Record a proposal or update; approve by local rule or leave it for a person; then move."""
+        me = self.ctx.identity.participant_id
+        if me not in contract.provider_ids:
+            return
+        default = (
+            Decision.APPROVED if self.ctx.config.contracts.approves(contract.buyer) else Decision.PENDING
+        )
+        known = self.ctx.contracts.decision(contract.contract_id) is not None
+        decision = self.ctx.contracts.record(contract, default)
+        if not known:
+            proposed = {"buyer": contract.buyer, "purpose": contract.purpose, "decision": decision}
+            self.ctx.journal.record(
+                self.ctx.clock(), "contract_proposed", contract_id=contract.contract_id, **proposed
+            )
+        self._move(contract, decision, outbox)
+
+    def _move(
+        self, contract: Contract, decision: Decision, outbox: asyncio.Queue[pb.NodeMessage | None]
+    ) -> None:
+        me = self.ctx.identity.participant_id
+        move = next_move(contract, me, decision)
+        if move is None or (contract.contract_id, contract.state, move) in self.moves_sent:
+            return
+        self.moves_sent.add((contract.contract_id, contract.state, move))
+        signature = ""
+        if move is Move.SIGN:
+            signed = sign_terms(contract, me, self.ctx.identity.signing_key).signature_of(me)
+            signature = signed.model_dump_json() if signed else ""
+        action = pb.ContractAction(
+            contract_id=contract.contract_id, event=move.value, signature_json=signature
+        )
+        outbox.put_nowait(pb.NodeMessage(contract_action=action))
+        self.ctx.journal.record(self.ctx.clock(), f"contract_{move.value}", contract_id=contract.contract_id)
+
+    async def _watch_decisions(self, outbox: asyncio.Queue[pb.NodeMessage | None]) -> None:
+        """A person approves or rejects from the command line; act on it while connected."""
+        while True:
+            await asyncio.sleep(1.0)
+            for contract, decision in self.ctx.contracts.entries():
+                self._move(contract, decision, outbox)
 
     def _on_checkpoint(
         self, notice: pb.CheckpointNotice, outbox: asyncio.Queue[pb.NodeMessage | None]
@@ -240,6 +293,7 @@ async def run_agent(node_dir: Path) -> None:
         witness=Witness(
             node_dir / "identity", identity.participant_id, NoteVerifier.from_key_string(identity.log_key)
         ),
+        contracts=ContractBook(node_dir / "contracts"),
         fault=configured_fault(),
     )
     stop = asyncio.Event()

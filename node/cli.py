@@ -34,6 +34,10 @@ def init(
     accept_buyer: Annotated[
         list[str] | None, typer.Option(help="Buyer id whose jobs are accepted ('*' for any); repeatable.")
     ] = None,
+    auto_approve: Annotated[
+        list[str] | None,
+        typer.Option(help="Buyer id whose contract proposals are signed without asking; repeatable."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
 ) -> None:
     """Write a commented node config (TOML) naming the datasets and what the node accepts."""
@@ -60,7 +64,13 @@ def init(
     accept = [(buyer, list(JobKind)) for buyer in (accept_buyer or [])]
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(
-        render_config(node_name=name, participant_id=participant_id, datasets=entries, accept=accept)
+        render_config(
+            node_name=name,
+            participant_id=participant_id,
+            datasets=entries,
+            accept=accept,
+            auto_approve=auto_approve or [],
+        )
     )
     console.print(f"wrote {target}")
 
@@ -102,6 +112,109 @@ def run(node_dir: NodeDirOpt = Path(".")) -> None:
     except (ConfigError, EnrollmentError) as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+@app.command()
+def publish(
+    dataset: Annotated[str, typer.Argument(help="Name of a dataset in the node config.")],
+    purpose: Annotated[list[str], typer.Option(help="Allowed purpose; repeatable.")],
+    region: Annotated[
+        list[str] | None, typer.Option(help="Allowed buyer region (ISO 3166); repeatable.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="Allowed job kind; repeatable (default: all).")
+    ] = None,
+    min_cohort: Annotated[int, typer.Option(help="Fewest distinct factories in any result.")] = 3,
+    max_jobs: Annotated[int, typer.Option(help="Most jobs a contract may run.")] = 100,
+    epsilon: Annotated[float | None, typer.Option(help="Differential-privacy budget, if any.")] = None,
+    valid_days: Annotated[int, typer.Option(help="Days the offer stays valid.")] = 365,
+    price: Annotated[str, typer.Option(help="Price in CNY.")] = "0",
+    terms: Annotated[Path | None, typer.Option(help="JSON with field tags and grades.")] = None,
+    node_dir: NodeDirOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Publish a dataset offer: the public schema and the terms under which jobs may use it."""
+    from node.offers import OfferTerms
+    from node.publishing import publish_offer
+
+    offer_terms = OfferTerms(
+        purposes=tuple(purpose),
+        regions=tuple(region or ["CN"]),
+        job_kinds=tuple(kind or OfferTerms.job_kinds),
+        min_cohort=min_cohort,
+        max_jobs=max_jobs,
+        epsilon_budget=epsilon,
+        valid_days=valid_days,
+        price_cny=price,
+    )
+    try:
+        offer = publish_offer(node_dir, dataset, offer_terms, terms)
+    except Exception as exc:  # every refusal reaches the factory as one readable line
+        err_console.print(f"[red]offer refused[/red] {exc}")
+        raise typer.Exit(2) from None
+    print(json.dumps({"offer_id": offer.offer_id}) if as_json else f"published {offer.offer_id}")
+
+
+contracts_app = typer.Typer(help="Usage contracts proposed over this node's offers.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("pending")
+def contracts_pending(
+    node_dir: NodeDirOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Proposals waiting for a person's decision."""
+    _list_contracts(node_dir, as_json, only_pending=True)
+
+
+@contracts_app.command("list")
+def contracts_list(
+    node_dir: NodeDirOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Every contract proposed to this node, with its state and the node's decision."""
+    _list_contracts(node_dir, as_json, only_pending=False)
+
+
+@contracts_app.command("approve")
+def contracts_approve(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None:
+    """Approve a proposal: the running node offers and, once the buyer agrees, signs it."""
+    _decide(node_dir, contract_id, "approved")
+
+
+@contracts_app.command("reject")
+def contracts_reject(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None:
+    """Reject a proposal: the running node terminates the negotiation."""
+    _decide(node_dir, contract_id, "rejected")
+
+
+def _list_contracts(node_dir: Path, as_json: bool, *, only_pending: bool) -> None:
+    from node.contract_book import ContractBook, Decision
+
+    rows = [
+        {"contract_id": c.contract_id, "buyer": c.buyer, "purpose": c.purpose, "region": c.region,
+         "state": c.state, "decision": d}
+        for c, d in ContractBook(node_dir / "contracts").entries()
+        if not only_pending or d is Decision.PENDING
+    ]  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        console.print(f"{row['contract_id']}  {row['state']:<10} {row['decision']:<9} buyer {row['buyer']} "
+                      f"for {row['purpose']} ({row['region']})")  # fmt: skip
+    if not rows:
+        console.print("(none)")
+
+
+def _decide(node_dir: Path, contract_id: str, decision: str) -> None:
+    from node.contract_book import ContractBook, Decision
+
+    try:
+        ContractBook(node_dir / "contracts").decide(contract_id, Decision(decision))
+    except (KeyError, ValueError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"{contract_id} {decision}; the running node acts on it within a second")
 
 
 @app.command("sample-data")

@@ -48,11 +48,23 @@ class AcceptRule(BaseModel):
     kinds: list[JobKind] = Field(min_length=1)
 
 
+class ContractRules(BaseModel):
+    """Which proposed usage contracts the node approves by itself; all others wait for a person."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auto_approve: list[str] = Field(default_factory=list)  # buyer ids, or "*" for any buyer
+
+    def approves(self, buyer_id: str) -> bool:
+        return ANY_BUYER in self.auto_approve or buyer_id in self.auto_approve
+
+
 class NodeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     node_name: str = Field(min_length=1)
     participant_id: str = Field(min_length=1)
+    contracts: ContractRules = Field(default_factory=ContractRules)
     datasets: list[DatasetConfig] = Field(default_factory=list)
     accept: list[AcceptRule] = Field(default_factory=list)
 
@@ -183,6 +195,14 @@ paths = [{paths}]
 #   text fields are never usable in jobs; timestamps only in filters
 """
 
+_CONTRACTS = """
+# Usage contracts proposed by buyers over this node's offers. Proposals from the buyers listed here
+# ("*" = any buyer) are approved and signed by the node itself; all others wait for a person:
+#   dataspace-node contracts pending | approve ID | reject ID
+[contracts]
+auto_approve = [{buyers}]
+"""
+
 _ACCEPT_HEADER = """
 # ------------------------------------------------------------------------------------------------------
 # Job kinds this node runs, per buyer participant id ("*" = any buyer), in addition to the signed
@@ -197,12 +217,14 @@ def render_config(
     participant_id: str,
     datasets: Sequence[tuple[str, Path | Sequence[Path], DatasetSchema]],
     accept: Sequence[tuple[str, Sequence[JobKind | str]]],
+    auto_approve: Sequence[str] = (),
 ) -> str:
     """Render a commented TOML configuration that ``load_config`` reads back into the same objects.
 
     A dataset's schema is published under the dataset's name.
     """
     parts = [_HEADER.format(node_name=_string(node_name), participant_id=_string(participant_id))]
+    parts.append(_CONTRACTS.format(buyers=", ".join(_string(b) for b in auto_approve)))
     for name, paths, schema in datasets:
         parts.append(_render_dataset(name, [paths] if isinstance(paths, Path) else list(paths), schema))
     parts.append(_ACCEPT_HEADER)

@@ -16,7 +16,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
 from contracts.enrollment import EnrollmentToken, MalformedTokenError
@@ -34,6 +34,7 @@ class NodeIdentity:
     grpc_target: str
     ticket_public_key: Ed25519PublicKey
     log_key: str  # C2SP verifier key of the coordinator's audit log, pinned at enrollment
+    signing_key: Ed25519PrivateKey  # signs usage-contract terms on behalf of the organisation
 
     @classmethod
     def load(cls, node_dir: Path) -> NodeIdentity:
@@ -50,6 +51,7 @@ class NodeIdentity:
             grpc_target=info["grpc_target"],
             ticket_public_key=Ed25519PublicKey.from_public_bytes(base64.b64decode(info["ticket_public_key"])),
             log_key=info["log_key"],
+            signing_key=Ed25519PrivateKey.from_private_bytes((base / "signing.key").read_bytes()),
         )
 
 
@@ -69,8 +71,13 @@ def enroll(node_dir: Path, coordinator: str, token_text: str, *, timeout: float 
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dataspace node")]))
         .sign(key, hashes.SHA256())
     )
+    signing_key = Ed25519PrivateKey.generate()
     url = normalise_url(coordinator).rstrip("/") + "/api/v1/enroll"
-    body = {"token": str(token), "csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode()}
+    body = {
+        "token": str(token),
+        "csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
+        "signing_public_key": base64.b64encode(signing_key.public_key().public_bytes_raw()).decode(),
+    }
     try:
         response = httpx.post(url, json=body, timeout=timeout)
     except httpx.HTTPError as exc:
@@ -82,6 +89,9 @@ def enroll(node_dir: Path, coordinator: str, token_text: str, *, timeout: float 
     cert_pem = reply["certificate_pem"].encode()
     _check_pinned_chain(token, ca_pem, cert_pem, reply["participant_id"])
     _write_identity(node_dir, key, cert_pem, ca_pem, reply)
+    signing_path = node_dir / IDENTITY_DIR / "signing.key"
+    signing_path.touch(mode=0o600)
+    signing_path.write_bytes(signing_key.private_bytes_raw())
     return NodeIdentity.load(node_dir)
 
 

@@ -19,6 +19,7 @@ from contracts.exceptions import JobSpecError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig
+from node.contract_book import ContractBook
 from node.exceptions import ConfigError, JobRefused
 from node.faults import Fault, die_if
 from node.identity import NodeIdentity
@@ -45,6 +46,7 @@ class NodeContext:
     nonces: NonceLedger
     clock: Callable[[], datetime]
     witness: Witness
+    contracts: ContractBook
     fault: Fault = Fault.NONE
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from coordinator.api.errors import install_error_handlers
-from coordinator.api.routes import audit, diagnostics, enrollment, health, jobs, nodes
+from coordinator.api.routes import audit, contracts, diagnostics, enrollment, health, jobs, nodes
 from coordinator.context import CoordinatorContext
 
 
@@ -17,6 +17,6 @@ def create_app(context: CoordinatorContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (health, enrollment, nodes, jobs, diagnostics, audit):
+    for module in (health, enrollment, nodes, contracts, jobs, diagnostics, audit):
         app.include_router(module.router)
     return app

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts.exceptions import JobSpecError
+from contracts.exceptions import ContractsError, IllegalTransitionError, SignatureError
 from coordinator import exceptions as exc
 from protocols.tlog.exceptions import LogRangeError
 
@@ -34,9 +34,16 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(error_body(error.code, error.message, error.details), status, headers=headers)
 
-    @app.exception_handler(JobSpecError)
-    async def _spec(_request: Request, error: JobSpecError) -> JSONResponse:
-        return JSONResponse(error_body(error.code, str(error), error.details), 422)
+    @app.exception_handler(ContractsError)
+    async def _domain_rule(_request: Request, error: ContractsError) -> JSONResponse:
+        status = (
+            409
+            if isinstance(error, IllegalTransitionError)
+            else 403
+            if isinstance(error, SignatureError)
+            else 422
+        )
+        return JSONResponse(error_body(error.code, str(error), error.details), status)
 
     @app.exception_handler(LogRangeError)
     async def _log_range(_request: Request, error: LogRangeError) -> JSONResponse:

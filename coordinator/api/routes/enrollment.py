@@ -31,6 +31,7 @@ class EnrollmentTokenPublic(BaseModel):
 class EnrollRequest(BaseModel):
     token: str
     csr_pem: str | None = None
+    signing_public_key: str | None = Field(default=None, description="Raw Ed25519 public key, base64")
 
 
 class EnrollResponse(BaseModel):
@@ -71,6 +72,7 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
         token_text=body.token,
         csr_pem=body.csr_pem,
         now=context.clock(),
+        signing_key=body.signing_public_key,
     )
     return EnrollResponse(
         participant_id=result.participant_id,

@@ -25,43 +25,51 @@ _sym_db = _symbol_database.Default()
 from proto.dataspace.v1 import secagg_pb2 as proto_dot_dataspace_dot_v1_dot_secagg__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%proto/dataspace/v1/node_service.proto\x12\x0c\x64\x61taspace.v1\x1a\x1fproto/dataspace/v1/secagg.proto\"\xf7\x01\n\x0bNodeMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.dataspace.v1.HelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.dataspace.v1.HeartbeatH\x00\x12%\n\x03job\x18\x03 \x01(\x0b\x32\x16.dataspace.v1.FromNodeH\x00\x12\x30\n\x0b\x63osignature\x18\x04 \x01(\x0b\x32\x19.dataspace.v1.CosignatureH\x00\x12\x33\n\rwitness_alarm\x18\x05 \x01(\x0b\x32\x1a.dataspace.v1.WitnessAlarmH\x00\x42\x06\n\x04\x62ody\"\xcf\x01\n\x12\x43oordinatorMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.dataspace.v1.WelcomeH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.dataspace.v1.HeartbeatH\x00\x12#\n\x03job\x18\x03 \x01(\x0b\x32\x14.dataspace.v1.ToNodeH\x00\x12\x34\n\ncheckpoint\x18\x04 \x01(\x0b\x32\x1e.dataspace.v1.CheckpointNoticeH\x00\x42\x06\n\x04\x62ody\"x\n\x05Hello\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12+\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x19.dataspace.v1.DatasetInfo\x12\x13\n\x0bwitness_key\x18\x03 \x01(\t\x12\x16\n\x0ewitnessed_size\x18\x04 \x01(\x04\"N\n\x10\x43heckpointNotice\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\tfrom_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"3\n\x0b\x43osignature\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x16\n\x0esignature_line\x18\x02 \x01(\t\",\n\x0cWitnessAlarm\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bschema_json\x18\x02 \x01(\t\"@\n\x07Welcome\x12\x16\n\x0eparticipant_id\x18\x01 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\"\x1f\n\tHeartbeat\x12\x12\n\nsent_at_ms\x18\x01 \x01(\x03\"/\n\tJobTicket\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x1a\n\x08JobAbort\x12\x0e\n\x06reason\x18\x01 \x01(\t\"+\n\nJobRefusal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1c\n\x0bJobFinished\x12\r\n\x05state\x18\x01 \x01(\t\"\xe8\x01\n\x06ToNode\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12)\n\x06ticket\x18\x03 \x01(\x0b\x32\x17.dataspace.v1.JobTicketH\x00\x12\x33\n\x06secagg\x18\x04 \x01(\x0b\x32!.dataspace.v1.SecAggServerMessageH\x00\x12\'\n\x05\x61\x62ort\x18\x05 \x01(\x0b\x32\x16.dataspace.v1.JobAbortH\x00\x12-\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x19.dataspace.v1.JobFinishedH\x00\x42\x06\n\x04\x62ody\"\x94\x01\n\x08\x46romNode\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x33\n\x06secagg\x18\x03 \x01(\x0b\x32!.dataspace.v1.SecAggClientMessageH\x00\x12+\n\x07refusal\x18\x04 \x01(\x0b\x32\x18.dataspace.v1.JobRefusalH\x00\x42\x06\n\x04\x62ody2Y\n\x0bNodeService\x12J\n\x07\x43onnect\x12\x19.dataspace.v1.NodeMessage\x1a .dataspace.v1.CoordinatorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%proto/dataspace/v1/node_service.proto\x12\x0c\x64\x61taspace.v1\x1a\x1fproto/dataspace/v1/secagg.proto\")\n\x13PublishOfferRequest\x12\x12\n\noffer_json\x18\x01 \x01(\t\"%\n\x11PublishOfferReply\x12\x10\n\x08offer_id\x18\x01 \x01(\t\"\'\n\x0e\x43ontractNotice\x12\x15\n\rcontract_json\x18\x01 \x01(\t\"\\\n\x0e\x43ontractAction\x12\x13\n\x0b\x63ontract_id\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x16\n\x0esignature_json\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xb0\x02\n\x0bNodeMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.dataspace.v1.HelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.dataspace.v1.HeartbeatH\x00\x12%\n\x03job\x18\x03 \x01(\x0b\x32\x16.dataspace.v1.FromNodeH\x00\x12\x30\n\x0b\x63osignature\x18\x04 \x01(\x0b\x32\x19.dataspace.v1.CosignatureH\x00\x12\x33\n\rwitness_alarm\x18\x05 \x01(\x0b\x32\x1a.dataspace.v1.WitnessAlarmH\x00\x12\x37\n\x0f\x63ontract_action\x18\x06 \x01(\x0b\x32\x1c.dataspace.v1.ContractActionH\x00\x42\x06\n\x04\x62ody\"\x81\x02\n\x12\x43oordinatorMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.dataspace.v1.WelcomeH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.dataspace.v1.HeartbeatH\x00\x12#\n\x03job\x18\x03 \x01(\x0b\x32\x14.dataspace.v1.ToNodeH\x00\x12\x34\n\ncheckpoint\x18\x04 \x01(\x0b\x32\x1e.dataspace.v1.CheckpointNoticeH\x00\x12\x30\n\x08\x63ontract\x18\x05 \x01(\x0b\x32\x1c.dataspace.v1.ContractNoticeH\x00\x42\x06\n\x04\x62ody\"x\n\x05Hello\x12\x15\n\ragent_version\x18\x01 \x01(\t\x12+\n\x08\x64\x61tasets\x18\x02 \x03(\x0b\x32\x19.dataspace.v1.DatasetInfo\x12\x13\n\x0bwitness_key\x18\x03 \x01(\t\x12\x16\n\x0ewitnessed_size\x18\x04 \x01(\x04\"N\n\x10\x43heckpointNotice\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x11\n\tfrom_size\x18\x02 \x01(\x04\x12\x19\n\x11\x63onsistency_proof\x18\x03 \x03(\x0c\"3\n\x0b\x43osignature\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x16\n\x0esignature_line\x18\x02 \x01(\t\",\n\x0cWitnessAlarm\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"0\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bschema_json\x18\x02 \x01(\t\"@\n\x07Welcome\x12\x16\n\x0eparticipant_id\x18\x01 \x01(\t\x12\x1d\n\x15heartbeat_interval_ms\x18\x02 \x01(\x05\"\x1f\n\tHeartbeat\x12\x12\n\nsent_at_ms\x18\x01 \x01(\x03\"/\n\tJobTicket\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x1a\n\x08JobAbort\x12\x0e\n\x06reason\x18\x01 \x01(\t\"+\n\nJobRefusal\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x1c\n\x0bJobFinished\x12\r\n\x05state\x18\x01 \x01(\t\"\xe8\x01\n\x06ToNode\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12)\n\x06ticket\x18\x03 \x01(\x0b\x32\x17.dataspace.v1.JobTicketH\x00\x12\x33\n\x06secagg\x18\x04 \x01(\x0b\x32!.dataspace.v1.SecAggServerMessageH\x00\x12\'\n\x05\x61\x62ort\x18\x05 \x01(\x0b\x32\x16.dataspace.v1.JobAbortH\x00\x12-\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x19.dataspace.v1.JobFinishedH\x00\x42\x06\n\x04\x62ody\"\x94\x01\n\x08\x46romNode\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x33\n\x06secagg\x18\x03 \x01(\x0b\x32!.dataspace.v1.SecAggClientMessageH\x00\x12+\n\x07refusal\x18\x04 \x01(\x0b\x32\x18.dataspace.v1.JobRefusalH\x00\x42\x06\n\x04\x62ody2\xad\x01\n\x0bNodeService\x12J\n\x07\x43onnect\x12\x19.dataspace.v1.NodeMessage\x1a .dataspace.v1.CoordinatorMessage(\x01\x30\x01\x12R\n\x0cPublishOffer\x12!.dataspace.v1.PublishOfferRequest\x1a\x1f.dataspace.v1.PublishOfferReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.dataspace.v1.node_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODEMESSAGE']._serialized_start=89
-  _globals['_NODEMESSAGE']._serialized_end=336
-  _globals['_COORDINATORMESSAGE']._serialized_start=339
-  _globals['_COORDINATORMESSAGE']._serialized_end=546
-  _globals['_HELLO']._serialized_start=548
-  _globals['_HELLO']._serialized_end=668
-  _globals['_CHECKPOINTNOTICE']._serialized_start=670
-  _globals['_CHECKPOINTNOTICE']._serialized_end=748
-  _globals['_COSIGNATURE']._serialized_start=750
-  _globals['_COSIGNATURE']._serialized_end=801
-  _globals['_WITNESSALARM']._serialized_start=803
-  _globals['_WITNESSALARM']._serialized_end=847
-  _globals['_DATASETINFO']._serialized_start=849
-  _globals['_DATASETINFO']._serialized_end=897
-  _globals['_WELCOME']._serialized_start=899
-  _globals['_WELCOME']._serialized_end=963
-  _globals['_HEARTBEAT']._serialized_start=965
-  _globals['_HEARTBEAT']._serialized_end=996
-  _globals['_JOBTICKET']._serialized_start=998
-  _globals['_JOBTICKET']._serialized_end=1045
-  _globals['_JOBABORT']._serialized_start=1047
-  _globals['_JOBABORT']._serialized_end=1073
-  _globals['_JOBREFUSAL']._serialized_start=1075
-  _globals['_JOBREFUSAL']._serialized_end=1118
-  _globals['_JOBFINISHED']._serialized_start=1120
-  _globals['_JOBFINISHED']._serialized_end=1148
-  _globals['_TONODE']._serialized_start=1151
-  _globals['_TONODE']._serialized_end=1383
-  _globals['_FROMNODE']._serialized_start=1386
-  _globals['_FROMNODE']._serialized_end=1534
-  _globals['_NODESERVICE']._serialized_start=1536
-  _globals['_NODESERVICE']._serialized_end=1625
+  _globals['_PUBLISHOFFERREQUEST']._serialized_start=88
+  _globals['_PUBLISHOFFERREQUEST']._serialized_end=129
+  _globals['_PUBLISHOFFERREPLY']._serialized_start=131
+  _globals['_PUBLISHOFFERREPLY']._serialized_end=168
+  _globals['_CONTRACTNOTICE']._serialized_start=170
+  _globals['_CONTRACTNOTICE']._serialized_end=209
+  _globals['_CONTRACTACTION']._serialized_start=211
+  _globals['_CONTRACTACTION']._serialized_end=303
+  _globals['_NODEMESSAGE']._serialized_start=306
+  _globals['_NODEMESSAGE']._serialized_end=610
+  _globals['_COORDINATORMESSAGE']._serialized_start=613
+  _globals['_COORDINATORMESSAGE']._serialized_end=870
+  _globals['_HELLO']._serialized_start=872
+  _globals['_HELLO']._serialized_end=992
+  _globals['_CHECKPOINTNOTICE']._serialized_start=994
+  _globals['_CHECKPOINTNOTICE']._serialized_end=1072
+  _globals['_COSIGNATURE']._serialized_start=1074
+  _globals['_COSIGNATURE']._serialized_end=1125
+  _globals['_WITNESSALARM']._serialized_start=1127
+  _globals['_WITNESSALARM']._serialized_end=1171
+  _globals['_DATASETINFO']._serialized_start=1173
+  _globals['_DATASETINFO']._serialized_end=1221
+  _globals['_WELCOME']._serialized_start=1223
+  _globals['_WELCOME']._serialized_end=1287
+  _globals['_HEARTBEAT']._serialized_start=1289
+  _globals['_HEARTBEAT']._serialized_end=1320
+  _globals['_JOBTICKET']._serialized_start=1322
+  _globals['_JOBTICKET']._serialized_end=1369
+  _globals['_JOBABORT']._serialized_start=1371
+  _globals['_JOBABORT']._serialized_end=1397
+  _globals['_JOBREFUSAL']._serialized_start=1399
+  _globals['_JOBREFUSAL']._serialized_end=1442
+  _globals['_JOBFINISHED']._serialized_start=1444
+  _globals['_JOBFINISHED']._serialized_end=1472
+  _globals['_TONODE']._serialized_start=1475
+  _globals['_TONODE']._serialized_end=1707
+  _globals['_FROMNODE']._serialized_start=1710
+  _globals['_FROMNODE']._serialized_end=1858
+  _globals['_NODESERVICE']._serialized_start=1861
+  _globals['_NODESERVICE']._serialized_end=2034
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,95 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class PublishOfferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_JSON_FIELD_NUMBER: _builtins.int
+    offer_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        offer_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer_json", b"offer_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishOfferRequest: _TypeAlias = PublishOfferRequest  # noqa: Y015
+
+@_typing.final
+class PublishOfferReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_ID_FIELD_NUMBER: _builtins.int
+    offer_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        offer_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer_id", b"offer_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishOfferReply: _TypeAlias = PublishOfferReply  # noqa: Y015
+
+@_typing.final
+class ContractNotice(_message.Message):
+    """A usage contract as it stands (terms, negotiation state, signatures) for a provider to act on."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_JSON_FIELD_NUMBER: _builtins.int
+    contract_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        contract_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract_json", b"contract_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContractNotice: _TypeAlias = ContractNotice  # noqa: Y015
+
+@_typing.final
+class ContractAction(_message.Message):
+    """A provider's move in a negotiation: offer, sign (with its signature over the terms), terminate, revoke."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTRACT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_JSON_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    contract_id: _builtins.str
+    event: _builtins.str
+    signature_json: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        contract_id: _builtins.str = ...,
+        event: _builtins.str = ...,
+        signature_json: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contract_id", b"contract_id", "event", b"event", "reason", b"reason", "signature_json", b"signature_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContractAction: _TypeAlias = ContractAction  # noqa: Y015
+
+@_typing.final
 class NodeMessage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -30,6 +119,7 @@ class NodeMessage(_message.Message):
     JOB_FIELD_NUMBER: _builtins.int
     COSIGNATURE_FIELD_NUMBER: _builtins.int
     WITNESS_ALARM_FIELD_NUMBER: _builtins.int
+    CONTRACT_ACTION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
@@ -40,6 +130,8 @@ class NodeMessage(_message.Message):
     def cosignature(self) -> Global___Cosignature: ...
     @_builtins.property
     def witness_alarm(self) -> Global___WitnessAlarm: ...
+    @_builtins.property
+    def contract_action(self) -> Global___ContractAction: ...
     def __init__(
         self,
         *,
@@ -48,12 +140,13 @@ class NodeMessage(_message.Message):
         job: Global___FromNode | None = ...,
         cosignature: Global___Cosignature | None = ...,
         witness_alarm: Global___WitnessAlarm | None = ...,
+        contract_action: Global___ContractAction | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cosignature", b"cosignature", "heartbeat", b"heartbeat", "hello", b"hello", "job", b"job", "witness_alarm", b"witness_alarm"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "contract_action", b"contract_action", "cosignature", b"cosignature", "heartbeat", b"heartbeat", "hello", b"hello", "job", b"job", "witness_alarm", b"witness_alarm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "cosignature", b"cosignature", "heartbeat", b"heartbeat", "hello", b"hello", "job", b"job", "witness_alarm", b"witness_alarm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "contract_action", b"contract_action", "cosignature", b"cosignature", "heartbeat", b"heartbeat", "hello", b"hello", "job", b"job", "witness_alarm", b"witness_alarm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "job", "cosignature", "witness_alarm"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "heartbeat", "job", "cosignature", "witness_alarm", "contract_action"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -67,6 +160,7 @@ class CoordinatorMessage(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     JOB_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
+    CONTRACT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def welcome(self) -> Global___Welcome: ...
     @_builtins.property
@@ -75,6 +169,8 @@ class CoordinatorMessage(_message.Message):
     def job(self) -> Global___ToNode: ...
     @_builtins.property
     def checkpoint(self) -> Global___CheckpointNotice: ...
+    @_builtins.property
+    def contract(self) -> Global___ContractNotice: ...
     def __init__(
         self,
         *,
@@ -82,12 +178,13 @@ class CoordinatorMessage(_message.Message):
         heartbeat: Global___Heartbeat | None = ...,
         job: Global___ToNode | None = ...,
         checkpoint: Global___CheckpointNotice | None = ...,
+        contract: Global___ContractNotice | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "checkpoint", b"checkpoint", "heartbeat", b"heartbeat", "job", b"job", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "checkpoint", b"checkpoint", "contract", b"contract", "heartbeat", b"heartbeat", "job", b"job", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "checkpoint", b"checkpoint", "heartbeat", b"heartbeat", "job", b"job", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "checkpoint", b"checkpoint", "contract", b"contract", "heartbeat", b"heartbeat", "job", b"job", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["welcome", "heartbeat", "job", "checkpoint"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["welcome", "heartbeat", "job", "checkpoint", "contract"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

@@ -39,6 +39,11 @@ class NodeServiceStub:
                 request_serializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.NodeMessage.SerializeToString,
                 response_deserializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.CoordinatorMessage.FromString,
                 _registered_method=True)
+        self.PublishOffer = channel.unary_unary(
+                '/dataspace.v1.NodeService/PublishOffer',
+                request_serializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferRequest.SerializeToString,
+                response_deserializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferReply.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -50,6 +55,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishOffer(self, request, context):
+        """A factory publishes a dataset offer; the provider is the authenticated peer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +69,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.NodeMessage.FromString,
                     response_serializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.CoordinatorMessage.SerializeToString,
+            ),
+            'PublishOffer': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishOffer,
+                    request_deserializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferRequest.FromString,
+                    response_serializer=proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +103,33 @@ class NodeService:
             '/dataspace.v1.NodeService/Connect',
             proto_dot_dataspace_dot_v1_dot_node__service__pb2.NodeMessage.SerializeToString,
             proto_dot_dataspace_dot_v1_dot_node__service__pb2.CoordinatorMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishOffer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dataspace.v1.NodeService/PublishOffer',
+            proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferRequest.SerializeToString,
+            proto_dot_dataspace_dot_v1_dot_node__service__pb2.PublishOfferReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,11 +34,15 @@ class NodeServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NodeServiceAsyncStub: ...
     Connect: _grpc.StreamStreamMultiCallable[_node_service_pb2.NodeMessage, _node_service_pb2.CoordinatorMessage]
+    PublishOffer: _grpc.UnaryUnaryMultiCallable[_node_service_pb2.PublishOfferRequest, _node_service_pb2.PublishOfferReply]
+    """A factory publishes a dataset offer; the provider is the authenticated peer."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Connect: _aio.StreamStreamMultiCallable[_node_service_pb2.NodeMessage, _node_service_pb2.CoordinatorMessage]  # type: ignore[assignment]
+    PublishOffer: _aio.UnaryUnaryMultiCallable[_node_service_pb2.PublishOfferRequest, _node_service_pb2.PublishOfferReply]  # type: ignore[assignment]
+    """A factory publishes a dataset offer; the provider is the authenticated peer."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -47,5 +51,13 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_node_service_pb2.NodeMessage],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_node_service_pb2.CoordinatorMessage], _abc.AsyncIterator[_node_service_pb2.CoordinatorMessage]]: ...
+
+    @_abc_1.abstractmethod
+    def PublishOffer(
+        self,
+        request: _node_service_pb2.PublishOfferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_node_service_pb2.PublishOfferReply, _abc.Awaitable[_node_service_pb2.PublishOfferReply]]:
+        """A factory publishes a dataset offer; the provider is the authenticated peer."""
 
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

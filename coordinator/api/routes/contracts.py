@@ -1,0 +1,79 @@
+"""Offers (published by factories' nodes) and multi-party usage contracts negotiated over them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from contracts.identity import Role
+from contracts.negotiation import Event as Move
+from contracts.offers import DatasetOffer
+from contracts.signing import PartySignature
+from coordinator import contracting
+from coordinator.api.deps import BuyerDep, ContextDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1", tags=["contracts"])
+
+
+class ContractProposal(BaseModel):
+    offer_ids: list[str] = Field(min_length=1)
+    purpose: str
+    region: str
+
+
+class MoveRequest(BaseModel):
+    reason: str | None = None
+
+
+@router.get("/offers")
+def offers(context: ContextDep, _principal: PrincipalDep) -> list[dict[str, Any]]:
+    return [
+        DatasetOffer.model_validate_json(row.offer_text).model_dump(mode="json")
+        for row in context.store.offers()
+    ]
+
+
+@router.post("/contracts", status_code=201)
+def propose(body: ContractProposal, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
+    contract = contracting.propose(context, buyer.participant_id, body.offer_ids, body.purpose, body.region)
+    return contract.model_dump(mode="json")
+
+
+@router.get("/contracts")
+def list_contracts(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    return [c.model_dump(mode="json") for c in contracting.contracts_of(context, principal.participant_id)]
+
+
+@router.get("/contracts/{contract_id}")
+def get_contract(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    contract = contracting.visible(
+        context, contract_id, principal.participant_id, principal.role is Role.OPERATOR
+    )
+    return contract.model_dump(mode="json")
+
+
+@router.post("/contracts/{contract_id}/agree")
+def agree(contract_id: str, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
+    return contracting.act(context, contract_id, buyer.participant_id, Move.AGREE).model_dump(mode="json")
+
+
+@router.post("/contracts/{contract_id}/signature")
+def sign(contract_id: str, signature: PartySignature, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
+    contract = contracting.act(context, contract_id, buyer.participant_id, Move.SIGN, signature)
+    return contract.model_dump(mode="json")
+
+
+@router.post("/contracts/{contract_id}/terminate")
+def terminate(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    return contracting.act(context, contract_id, principal.participant_id, Move.TERMINATE).model_dump(
+        mode="json"
+    )
+
+
+@router.post("/contracts/{contract_id}/revoke")
+def revoke(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    return contracting.act(context, contract_id, principal.participant_id, Move.REVOKE).model_dump(
+        mode="json"
+    )

@@ -1,0 +1,147 @@
+"""Offers and multi-party usage contracts at the coordinator: publish, propose, move, sign, countersign.
+
+The domain rules (validation, term compilation, the negotiation state machine, signatures) live in
+``contracts/``; this module persists, audits and tells the provider nodes where each contract stands.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+from pydantic import ValidationError
+
+from contracts.agreement import Contract, advance, draft_contract
+from contracts.exceptions import ContractsError
+from contracts.negotiation import Event as Move
+from contracts.negotiation import Stage
+from contracts.offers import DatasetOffer, validate_offer
+from contracts.signing import PartySignature, countersign, verify_signature
+from coordinator.audit.trail import OPERATOR, Event
+from coordinator.context import CoordinatorContext
+from coordinator.exceptions import (
+    CoordinatorError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from coordinator.tables import OfferRow
+from proto.dataspace.v1 import node_service_pb2 as pb
+
+
+def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> DatasetOffer:
+    """Validate and store a provider's offer; a refused offer is audited with its reason."""
+    try:
+        offer = DatasetOffer.model_validate_json(offer_json)
+        if offer.provider != provider:
+            raise PermissionDeniedError(f"{provider} cannot publish an offer of {offer.provider}",
+                                        code="not_the_provider")  # fmt: skip
+        validate_offer(offer)
+    except ValidationError as exc:
+        _refuse_offer(ctx, provider, "malformed_offer", str(exc))
+        raise InvalidRequestError(f"offer is malformed: {exc}", code="malformed_offer") from exc
+    except (ContractsError, CoordinatorError) as exc:
+        _refuse_offer(ctx, provider, exc.code, str(exc))
+        raise
+    ctx.store.add_offer(OfferRow(offer_id=offer.offer_id, provider=provider, dataset=offer.dataset,
+                                 offer_text=offer.model_dump_json(), published_at=ctx.clock()))  # fmt: skip
+    summary = {
+        "dataset": offer.dataset,
+        "job_kinds": list(offer.allowed_job_kinds),
+        "purposes": list(offer.allowed_purposes),
+        "regions": list(offer.allowed_regions),
+    }
+    ctx.audit.record(
+        provider, Event.OFFER_PUBLISHED, {"offer": offer.offer_id, "participant": provider}, summary
+    )
+    return offer
+
+
+def _refuse_offer(ctx: CoordinatorContext, provider: str, code: str, reason: str) -> None:
+    ctx.audit.record(
+        provider, Event.OFFER_REFUSED, {"participant": provider}, {"code": code, "reason": reason[:500]}
+    )
+
+
+def propose(ctx: CoordinatorContext, buyer: str, offer_ids: list[str], purpose: str, region: str) -> Contract:
+    rows = ctx.store.offers(offer_ids)
+    missing = sorted(set(offer_ids) - {r.offer_id for r in rows})
+    if missing:
+        raise NotFoundError(
+            f"unknown offers: {', '.join(missing)}", code="offer_not_found", details={"missing": missing}
+        )
+    offers = [DatasetOffer.model_validate_json(r.offer_text) for r in rows]
+    contract = draft_contract("ctr_" + uuid.uuid4().hex, offers, buyer=buyer, operator=OPERATOR,
+                              purpose=purpose, region=region, now=ctx.clock())  # fmt: skip
+    _store(ctx, contract, buyer, Move.REQUEST)
+    return contract
+
+
+def load(ctx: CoordinatorContext, contract_id: str) -> Contract:
+    return Contract.model_validate_json(ctx.store.contract(contract_id).contract_text)
+
+
+def visible(ctx: CoordinatorContext, contract_id: str, participant: str, is_operator: bool) -> Contract:
+    contract = load(ctx, contract_id)
+    if not is_operator and participant not in contract.parties:
+        raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
+    return contract
+
+
+def act(
+    ctx: CoordinatorContext, contract_id: str, actor: str, move: Move, signature: PartySignature | None = None
+) -> Contract:
+    """One party's move. A signature is checked against the key the party registered at enrollment."""
+    contract = load(ctx, contract_id)
+    if move is Move.SIGN:
+        contract = _attach_signature(ctx, contract, actor, signature)
+    contract = advance(contract, move, actor, ctx.clock())
+    if contract.state is Stage.VERIFIED:
+        _store(ctx, contract, actor, move)
+        keys = {
+            party: base64.b64decode(key)
+            for party, key in ctx.store.signing_keys(list(contract.parties)).items()
+        }
+        contract = countersign(contract, ctx.keys.operator_key, keys)
+        contract = advance(contract, Move.COUNTERSIGN, OPERATOR, ctx.clock())
+        move, actor = Move.COUNTERSIGN, OPERATOR
+    _store(ctx, contract, actor, move)
+    return contract
+
+
+def _attach_signature(
+    ctx: CoordinatorContext, contract: Contract, actor: str, signature: PartySignature | None
+) -> Contract:
+    if signature is None or signature.party != actor:
+        raise InvalidRequestError(
+            "signing needs the party's own signature over the terms", code="missing_signature"
+        )
+    key = ctx.store.signing_keys([actor]).get(actor)
+    if key is None:
+        raise PermissionDeniedError(f"{actor} registered no signing key", code="no_signing_key")
+    others = tuple(s for s in contract.signatures if s.party != actor)
+    signed = contract.model_copy(update={"signatures": (*others, signature)})
+    verify_signature(signed, actor, base64.b64decode(key))
+    ctx.audit.record(actor, Event.CONTRACT_SIGNED, {"contract": contract.contract_id, "participant": actor},
+                     {"key_id": signature.key_id})  # fmt: skip
+    return signed
+
+
+def _store(ctx: CoordinatorContext, contract: Contract, actor: str, move: Move) -> None:
+    text = contract.model_dump_json()
+    ctx.store.save_contract(contract.contract_id, contract.buyer, contract.state, text, ctx.clock())
+    for party in contract.parties:
+        subjects = {"contract": contract.contract_id, "participant": party}
+        ctx.audit.record(actor, Event.CONTRACT_TRANSITION, subjects, {"event": move, "state": contract.state})
+    notify_providers(ctx, contract)
+
+
+def notify_providers(ctx: CoordinatorContext, contract: Contract) -> None:
+    notice = pb.CoordinatorMessage(contract=pb.ContractNotice(contract_json=contract.model_dump_json()))
+    for provider in contract.provider_ids:
+        ctx.sessions.send(provider, notice)
+
+
+def contracts_of(ctx: CoordinatorContext, participant: str) -> list[Contract]:
+    every = (Contract.model_validate_json(row.contract_text) for row in ctx.store.contracts())
+    return [contract for contract in every if participant in contract.parties]
