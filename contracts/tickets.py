@@ -37,6 +37,8 @@ class JobTicket(BaseModel):
     run_id: str
     buyer: str
     spec: dict[str, Any]
+    # The signed usage contract the job runs under; every node checks it itself before computing.
+    contract: dict[str, Any] | None = None
     participants: tuple[str, ...]
     threshold: int = Field(ge=2)
     ring_bits: int

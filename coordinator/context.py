@@ -30,6 +30,15 @@ class CoordinatorContext:
     jobs_queued: asyncio.Event = field(default_factory=asyncio.Event)
     grpc_target: str = ""
     loop: asyncio.AbstractEventLoop | None = None
+    # Called (on the loop) with a contract id when that contract is revoked: in-flight jobs stop.
+    on_revoked: list[Callable[[str], None]] = field(default_factory=list)
+
+    def contract_revoked(self, contract_id: str) -> None:
+        for listener in self.on_revoked:
+            if self.loop is None:
+                listener(contract_id)
+            else:
+                self.loop.call_soon_threadsafe(listener, contract_id)
 
     def wake(self, event: asyncio.Event) -> None:
         """Set an event of the coordinator's loop from any thread (sync routes run in a thread pool)."""

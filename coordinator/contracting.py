@@ -106,6 +106,8 @@ def act(
         contract = advance(contract, Move.COUNTERSIGN, OPERATOR, ctx.clock())
         move, actor = Move.COUNTERSIGN, OPERATOR
     _store(ctx, contract, actor, move)
+    if contract.state is Stage.REVOKED:
+        ctx.contract_revoked(contract.contract_id)
     return contract
 
 

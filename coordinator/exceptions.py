@@ -33,6 +33,10 @@ class PermissionDeniedError(CoordinatorError):
     code = "permission_denied"
 
 
+class PolicyViolationError(PermissionDeniedError):
+    code = "policy_violation"
+
+
 class NotFoundError(CoordinatorError):
     code = "not_found"
 

@@ -11,13 +11,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.agreement import Contract
 from contracts.analysis import finalize
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, vector_layout
+from contracts.negotiation import Stage
+from contracts.policy import JobRequest, evaluate_policy
 from coordinator.context import CoordinatorContext
 from coordinator.datasets import dataset_schema
 from coordinator.run_channel import RunChannel, RunFailed
 from coordinator.tables import Job
+from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
 
 RING_BITS: fixedpoint.RingBits = 64
@@ -65,6 +69,27 @@ class JobRun:
             raise RunFailed("analysis_failed", str(exc)) from exc
         result["fixed_point_max_abs_error"] = fixedpoint.max_abs_error(contributors, self.spec.precision_bits)
         return RunOutcome(result, contributors, channel.refusals)
+
+    def _check_contract_now(self, contract: Contract) -> None:
+        """Between submission and run the contract may have been revoked, or too few providers came."""
+        request = JobRequest(
+            spec=self.spec,
+            buyer=contract.buyer,
+            purpose=contract.purpose,
+            region=contract.region,
+            factories=len(self.participants),
+        )
+        reasons = evaluate_policy(contract.terms.policy, request, None, self.ctx.clock())
+        if contract.state is not Stage.FINALIZED:
+            raise RunFailed("contract_state", f"the contract is {contract.state}")
+        if reasons:
+            raise RunFailed("policy_violation", f"{reasons[0].constraint}: {reasons[0].message}")
+
+    def abort(self, reason: str) -> None:
+        """Tell every participant to drop the run at once; nothing of it is kept."""
+        if self.channel is not None:
+            for pid in self.participants:
+                self.channel.send(pid, pb.ToNode(abort=pb.JobAbort(reason=reason)))
 
     def notify_finished(self, state: str) -> None:
         """Tell the participants the run is over, so they drop its state and journal the outcome."""

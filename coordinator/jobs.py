@@ -8,21 +8,37 @@ from typing import Any
 
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
-from coordinator.audit.trail import Event
+from contracts.policy import JobRequest, Usage, evaluate
+from coordinator import contracting
+from coordinator.audit.trail import COORDINATOR, Event
 from coordinator.context import CoordinatorContext
 from coordinator.datasets import dataset_schema
-from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError
+from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError, PolicyViolationError
 from coordinator.tables import Job, JobState
 
 
-def submit_job(context: CoordinatorContext, buyer_id: str, spec: JobSpec) -> Job:
-    """Validate and queue; a refused job leaves an audit entry with the reason and nothing else."""
+def submit_job(
+    context: CoordinatorContext,
+    buyer_id: str,
+    spec: JobSpec,
+    contract_id: str | None = None,
+    epsilon: float | None = None,
+) -> Job:
+    """Validate, enforce the contract, and queue; a refused job leaves an audit entry and nothing else."""
     try:
+        if contract_id is not None:
+            return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon)
         schema, _holders = dataset_schema(context.store, spec.dataset)
         validate_spec(spec, schema)
     except (CoordinatorError, ContractsError) as error:
-        refusal = {"code": error.code, "reason": str(error), "spec": spec.model_dump(mode="json")}
-        context.audit.record(buyer_id, Event.JOB_REFUSED, {"participant": buyer_id}, refusal)
+        refusal = {
+            "code": error.code,
+            "reason": str(error),
+            "spec": spec.model_dump(mode="json"),
+            **error.details,
+        }
+        subjects = {"participant": buyer_id} | ({"contract": contract_id} if contract_id else {})
+        context.audit.record(buyer_id, Event.JOB_REFUSED, subjects, refusal)
         raise
     now = context.clock()
     job = context.store.add_job(
@@ -38,6 +54,42 @@ def submit_job(context: CoordinatorContext, buyer_id: str, spec: JobSpec) -> Job
     )
     context.audit.record(buyer_id, Event.JOB_SUBMITTED, {"job": job.job_id, "participant": buyer_id},
                          {"spec": spec.model_dump(mode="json")})  # fmt: skip
+    context.wake(context.jobs_queued)
+    return job
+
+
+def _submit_under_contract(
+    context: CoordinatorContext, buyer_id: str, spec: JobSpec, contract_id: str, epsilon: float | None
+) -> Job:
+    contract = contracting.load(context, contract_id)
+    if contract.buyer != buyer_id:
+        raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
+    row = context.store.contract(contract_id)
+    request = JobRequest(spec=spec, buyer=buyer_id, purpose=contract.purpose, region=contract.region,
+                         factories=len(contract.provider_ids), epsilon=epsilon)  # fmt: skip
+    decision = evaluate(contract, request, Usage(jobs_run=row.jobs_run, epsilon_spent=row.epsilon_spent),
+                        context.clock())  # fmt: skip
+    if not decision.allowed:
+        first = decision.reasons[0]
+        raise PolicyViolationError(
+            f"the job breaks the contract: {first.message}",
+            details={
+                "constraint": first.constraint,
+                "reasons": [r.model_dump(mode="json") for r in decision.reasons],
+            },
+        )
+    validate_spec(spec, contract.terms.dataset_schema)
+    now = context.clock()
+    job = context.store.add_job_under_contract(
+        Job(job_id="job_" + uuid.uuid4().hex, buyer_id=buyer_id, contract_id=contract_id, kind=spec.kind,
+            spec_json=spec.model_dump_json(), state=JobState.QUEUED, created_at=now, updated_at=now),
+        epsilon or 0.0,
+    )  # fmt: skip
+    subjects = {"job": job.job_id, "participant": buyer_id, "contract": contract_id}
+    context.audit.record(buyer_id, Event.JOB_SUBMITTED, subjects, {"spec": spec.model_dump(mode="json")})
+    spent = {"jobs_run": row.jobs_run + 1, "epsilon_spent": row.epsilon_spent + (epsilon or 0.0)}
+    budget_subjects = {"contract": contract_id, "participant": buyer_id}
+    context.audit.record(COORDINATOR, Event.BUDGET_SPENT, budget_subjects, spent)
     context.wake(context.jobs_queued)
     return job
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 
@@ -24,6 +25,9 @@ class Orchestrator:
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max_concurrent)
         self._stopping = False
+        self._by_job: dict[str, tuple[asyncio.Task[None], str | None]] = {}
+        self._revoked_jobs: set[str] = set()
+        ctx.on_revoked.append(self.cancel_contract)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -37,7 +41,24 @@ class Orchestrator:
                 continue
             task = asyncio.create_task(self._run(job))
             self._running.add(task)
+            self._by_job[job.job_id] = (task, job.contract_id)
             task.add_done_callback(self._running.discard)
+            task.add_done_callback(functools.partial(self._forget, job.job_id))
+
+    def _forget(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._by_job.pop(job_id, None)
+        self._revoked_jobs.discard(job_id)
+
+    def cancel_contract(self, contract_id: str) -> None:
+        """A revoked contract stops its jobs: queued ones are cancelled, running ones interrupted."""
+        reason = f"contract {contract_id} was revoked"
+        for job_id in self.ctx.store.cancel_queued_jobs(contract_id, reason, self.ctx.clock()):
+            self.ctx.audit.record(COORDINATOR, Event.JOB_CANCELLED, {"job": job_id, "contract": contract_id},
+                                  {"reason": reason})  # fmt: skip
+        for job_id, (task, job_contract) in list(self._by_job.items()):
+            if job_contract == contract_id:
+                self._revoked_jobs.add(job_id)
+                task.cancel()
 
     async def stop(self) -> None:
         """Stop claiming; interrupted runs stay RUNNING and are requeued at the next start."""
@@ -64,6 +85,14 @@ class Orchestrator:
             log.warning("job %s failed: %s", job.job_id, failure)
             self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=str(failure))
             audit.record(COORDINATOR, Event.JOB_FAILED, subjects, {"reason": str(failure)})
+        except asyncio.CancelledError:
+            if job.job_id not in self._revoked_jobs:
+                raise  # shutting down: the job stays RUNNING and is requeued at the next start
+            reason = f"contract {job.contract_id} was revoked"
+            log.warning("job %s cancelled: %s", job.job_id, reason)
+            self.ctx.store.finish_job(job.job_id, JobState.CANCELLED, self.ctx.clock(), reason=reason)
+            audit.record(COORDINATOR, Event.JOB_CANCELLED, subjects, {"reason": reason})
+            run.abort(reason)
         except Exception as error:  # a bug must fail the job visibly, not leave it RUNNING forever
             log.exception("job %s crashed", job.job_id)
             reason = f"internal error: {error}"

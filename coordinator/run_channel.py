@@ -83,11 +83,17 @@ class RunChannel:
             vector_length=length,
         )
 
-    def send_tickets(self, config: SecAggConfig, spec: dict[str, Any], scale_bits: int) -> None:
+    def send_tickets(
+        self,
+        config: SecAggConfig,
+        spec: dict[str, Any],
+        scale_bits: int,
+        contract: dict[str, Any] | None = None,
+    ) -> None:
         now = self.ctx.clock()
         for pid in config.participants:
             ticket = JobTicket(
-                job_id=self.job_id, run_id=self.run_id, buyer=self.buyer, spec=spec,
+                job_id=self.job_id, run_id=self.run_id, buyer=self.buyer, spec=spec, contract=contract,
                 participants=config.participants, threshold=config.threshold, ring_bits=config.ring_bits,
                 scale_bits=scale_bits, vector_length=config.vector_length,
                 session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),

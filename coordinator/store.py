@@ -161,6 +161,31 @@ class Store:
             session.add(row)
             session.commit()
 
+    def add_job_under_contract(self, job: Job, epsilon: float) -> Job:
+        """Queue a job and count it against its contract in one transaction."""
+        with Session(self.engine) as session:
+            row = session.get(ContractRow, job.contract_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no contract {job.contract_id}", code="contract_not_found")
+            row.jobs_run += 1
+            row.epsilon_spent += epsilon
+            session.add(row)
+            session.add(job)
+            session.commit()
+            session.refresh(job)
+            return job
+
+    def cancel_queued_jobs(self, contract_id: str, reason: str, now: datetime) -> list[str]:
+        with Session(self.engine) as session:
+            jobs = list(
+                session.exec(select(Job).where(Job.contract_id == contract_id, Job.state == JobState.QUEUED))
+            )
+            for job in jobs:
+                job.state, job.reason, job.updated_at = JobState.CANCELLED, reason, now
+                session.add(job)
+            session.commit()
+            return [job.job_id for job in jobs]
+
     def contract(self, contract_id: str) -> ContractRow:
         with Session(self.engine) as session:
             row = session.get(ContractRow, contract_id)

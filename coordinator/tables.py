@@ -69,6 +69,7 @@ class Job(SQLModel, table=True):
 
     job_id: str = Field(primary_key=True, max_length=40)
     buyer_id: str = Field(index=True, max_length=18)
+    contract_id: str | None = Field(default=None, index=True, max_length=64)
     kind: str = Field(max_length=32)
     spec_json: str
     state: str = Field(index=True, max_length=16)

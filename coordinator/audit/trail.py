@@ -36,6 +36,7 @@ class Event(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
     NODE_REFUSED = "node.refused"
+    BUDGET_SPENT = "budget.spent"
     RESULT_RELEASED = "result.released"
     DIAGNOSTIC_RUN = "diagnostic.run"
     WITNESS_ALARM = "witness.alarm"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contracts.identity import Role
 from contracts.jobspec import JobSpec
@@ -23,6 +23,7 @@ class JobPublic(BaseModel):
     id: str
     buyer: str
     kind: str
+    contract_id: str | None
     spec: dict[str, Any]
     state: str
     reason: str | None
@@ -37,6 +38,7 @@ class JobPublic(BaseModel):
             id=job.job_id,
             buyer=job.buyer_id,
             kind=job.kind,
+            contract_id=job.contract_id,
             spec=json.loads(job.spec_json),
             state=job.state,
             reason=job.reason,
@@ -47,9 +49,17 @@ class JobPublic(BaseModel):
         )
 
 
+class JobSubmission(JobSpec):
+    """A job spec plus the usage contract it runs under (and the privacy budget it asks for, if any)."""
+
+    contract_id: str | None = None
+    epsilon: float | None = Field(default=None, gt=0)
+
+
 @router.post("", status_code=202)
-def submit(spec: JobSpec, context: ContextDep, buyer: BuyerDep) -> JobPublic:
-    return JobPublic.of(jobs.submit_job(context, buyer.participant_id, spec))
+def submit(body: JobSubmission, context: ContextDep, buyer: BuyerDep) -> JobPublic:
+    spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "epsilon"}))
+    return JobPublic.of(jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, body.epsilon))
 
 
 @router.get("")
