@@ -33,9 +33,11 @@ class GatewayClient:
         participant_id: str | None = None,
         signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
+        self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self.participant_id, self.signing_key = participant_id, signing_key
+        self.contract_id: str | None = None  # jobs submitted without one run under this contract
 
     def close(self) -> None:
         self.http.close()
@@ -151,8 +153,27 @@ class GatewayClient:
         return list(self._call("GET", "/api/v1/audit/checkpoints")["notes"])
 
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=spec)
+        body = {"contract_id": self.contract_id, **spec} if self.contract_id else spec
+        result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=body)
         return result
+
+    def negotiate(self, offer_ids: list[str], purpose: str, region: str = "CN", timeout: float = 60.0) -> str:
+        """Propose, agree when all providers offered, sign when they signed; return the FINALIZED contract id.
+
+        Providers whose local rules do not approve this buyer wait for a person: then the wait times out.
+        """
+        contract_id = str(self.propose_contract(offer_ids, purpose, region)["contract_id"])
+        self.wait_contract(contract_id, {"OFFERED"}, timeout=timeout)
+        self.contract_move(contract_id, "agree")
+        providers = {part["provider"] for part in self.contract(contract_id)["providers"]}
+        deadline = time.monotonic() + timeout
+        while not providers <= {s["party"] for s in self.contract(contract_id)["signatures"]}:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"providers of {contract_id} did not sign in time")
+            time.sleep(0.2)
+        self.sign_contract(contract_id)
+        self.wait_contract(contract_id, {"FINALIZED"}, timeout=timeout)
+        return contract_id
 
     def job(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}")

@@ -12,24 +12,16 @@ from contracts.policy import JobRequest, Usage, evaluate
 from coordinator import contracting
 from coordinator.audit.trail import COORDINATOR, Event
 from coordinator.context import CoordinatorContext
-from coordinator.datasets import dataset_schema
 from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError, PolicyViolationError
 from coordinator.tables import Job, JobState
 
 
 def submit_job(
-    context: CoordinatorContext,
-    buyer_id: str,
-    spec: JobSpec,
-    contract_id: str | None = None,
-    epsilon: float | None = None,
+    context: CoordinatorContext, buyer_id: str, spec: JobSpec, contract_id: str, epsilon: float | None = None
 ) -> Job:
-    """Validate, enforce the contract, and queue; a refused job leaves an audit entry and nothing else."""
+    """Enforce the contract, validate, and queue; a refused job leaves an audit entry and nothing else."""
     try:
-        if contract_id is not None:
-            return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon)
-        schema, _holders = dataset_schema(context.store, spec.dataset)
-        validate_spec(spec, schema)
+        return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon)
     except (CoordinatorError, ContractsError) as error:
         refusal = {
             "code": error.code,
@@ -37,25 +29,9 @@ def submit_job(
             "spec": spec.model_dump(mode="json"),
             **error.details,
         }
-        subjects = {"participant": buyer_id} | ({"contract": contract_id} if contract_id else {})
+        subjects = {"participant": buyer_id, "contract": contract_id}
         context.audit.record(buyer_id, Event.JOB_REFUSED, subjects, refusal)
         raise
-    now = context.clock()
-    job = context.store.add_job(
-        Job(
-            job_id="job_" + uuid.uuid4().hex,
-            buyer_id=buyer_id,
-            kind=spec.kind,
-            spec_json=spec.model_dump_json(),
-            state=JobState.QUEUED,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    context.audit.record(buyer_id, Event.JOB_SUBMITTED, {"job": job.job_id, "participant": buyer_id},
-                         {"spec": spec.model_dump(mode="json")})  # fmt: skip
-    context.wake(context.jobs_queued)
-    return job
 
 
 def _submit_under_contract(

@@ -47,6 +47,7 @@ class LocalSpace:
     coordinator: subprocess.Popen[bytes] | None = None
     factories: list[Factory] = field(default_factory=list)
     http_url: str = ""
+    _buyer: tuple[str, Ed25519PrivateKey | None, str | None] | None = None
 
     @property
     def coordinator_dir(self) -> Path:
@@ -177,6 +178,25 @@ class LocalSpace:
             token = operator.create_enrollment_token(participant_id, "buyer")
             api_token = operator.enroll_buyer(token, key.public_key())
         return GatewayClient(self.http_url, api_token, participant_id=participant_id, signing_key=key)
+
+    def buyer(self) -> GatewayClient:
+        """A session of the space's default buyer, whose contract covers every factory (made on first use)."""
+        if self._buyer is None:
+            with self.contracted_buyer() as first:
+                self._buyer = (first.token or "", first.signing_key, first.contract_id)
+        token, key, contract_id = self._buyer
+        client = GatewayClient(self.http_url, token, participant_id=BUYER_ID, signing_key=key)
+        client.contract_id = contract_id
+        return client
+
+    def contracted_buyer(self, participant_id: str = BUYER_ID, *publish_args: str) -> GatewayClient:
+        """A buyer with a FINALIZED contract over every factory's offer, used by default for its jobs."""
+        args = publish_args or ("--purpose", "quality_improvement")
+        purpose = args[list(args).index("--purpose") + 1] if "--purpose" in args else "quality_improvement"
+        offer_ids = [self.publish(factory, *args) for factory in self.factories]
+        buyer = self.enroll_buyer(participant_id)
+        buyer.contract_id = buyer.negotiate(offer_ids, purpose)
+        return buyer
 
     def publish(self, factory: Factory, *args: str) -> str:
         """Publish the factory's steel dataset offer with ``dataspace-node publish``; return the offer id."""

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSpace, str]]:
     space = start_space(tmp_path_factory.mktemp("audited"), 3)
     try:
-        with space.enroll_buyer() as buyer:
+        with space.buyer() as buyer:
             job = buyer.wait(buyer.submit_job({"kind": "mean", "dataset": "steel_production",
                                                "field": "furnace_temp_c"})["id"])  # fmt: skip
             buyer.result(job["id"])
@@ -79,7 +79,8 @@ def test_every_security_relevant_event_is_logged(audited: tuple[LocalSpace, str]
         refused = operator.audit_entries(kind="job.refused")
     assert {"enrollment.token_issued", "participant.enrolled", "certificate.issued", "job.submitted",
             "job.started", "job.succeeded", "result.released", "job.refused"} <= kinds  # fmt: skip
-    assert refused[0]["payload"]["code"] == "personal_field"
+    assert refused[0]["payload"]["code"] == "policy_violation"
+    assert refused[0]["payload"]["constraint"] in {"personal_information", "fields"}
 
 
 def test_participant_reads_only_entries_naming_it(audited: tuple[LocalSpace, str]) -> None:

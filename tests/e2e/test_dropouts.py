@@ -44,7 +44,7 @@ def _expected(space: LocalSpace, factories: list[Factory]) -> dict[str, object]:
 
 
 def _run(space: LocalSpace) -> dict[str, object]:
-    with space.enroll_buyer() as buyer:
+    with space.buyer() as buyer:
         job = buyer.wait(buyer.submit_job(SPEC)["id"], timeout=120)
         assert job["state"] == "SUCCEEDED", job["reason"]
         return {"contributors": job["contributors"], **buyer.result(job["id"])["result"]}
@@ -79,7 +79,7 @@ def test_too_many_dropouts_fail_the_job_and_release_nothing(tmp_path: Path) -> N
     try:
         victim = space.factories[-1]
         _restart_with_fault(space, victim, Fault.EXIT_BEFORE_MASKED_INPUT)
-        with space.enroll_buyer() as buyer:
+        with space.buyer() as buyer:
             job = buyer.wait(buyer.submit_job(SPEC)["id"], timeout=120)
             assert job["state"] == "FAILED"
             assert "too few nodes remained" in job["reason"]

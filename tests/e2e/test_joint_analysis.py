@@ -52,7 +52,7 @@ def test_secure_result_equals_pooled_answer(space: LocalSpace, spec: dict[str, A
         keep = pooled["process_step"] == "LF"
         keep |= pooled["process_step"] == "RH"
         pooled = {name: column[keep] for name, column in pooled.items()}
-    with space.enroll_buyer() as buyer:
+    with space.buyer() as buyer:
         job = buyer.wait(buyer.submit_job(spec)["id"], timeout=120)
         assert job["state"] == "SUCCEEDED", job["reason"]
         assert job["contributors"] == 4
@@ -62,7 +62,7 @@ def test_secure_result_equals_pooled_answer(space: LocalSpace, spec: dict[str, A
 
 def test_job_survives_in_store_and_is_readable_by_its_buyer_only(space: LocalSpace) -> None:
     spec = {"kind": "mean", "dataset": DATASET, "field": "scrap_ratio"}
-    with space.enroll_buyer() as buyer:
+    with space.buyer() as buyer:
         job_id = buyer.submit_job(spec)["id"]
         buyer.wait(job_id)
     from coordinator.localspace import factory_id

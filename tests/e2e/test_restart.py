@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_running_job_survives_a_coordinator_crash(tmp_path: Path) -> None:
     space = start_space(tmp_path, 3, {"DATASPACE_PARTICIPANT_WAIT_S": "120"})
     try:
-        with space.enroll_buyer() as buyer:
+        with space.buyer() as buyer:
             done = buyer.wait(buyer.submit_job({"kind": "count", "dataset": "steel_production"})["id"])
             assert done["state"] == "SUCCEEDED"
             # With every node gone, the next job is claimed and waits for participants: RUNNING.

@@ -155,7 +155,7 @@ def test_marker_in_one_nodes_input_never_reaches_the_coordinator(space: LocalSpa
     lines[1] = ",".join(cells)
     planted.data_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    with space.enroll_buyer() as buyer:
+    with space.buyer() as buyer:
         job = buyer.wait(buyer.submit_job(spec)["id"], timeout=120)
         assert job["state"] == "SUCCEEDED", job["reason"]
 

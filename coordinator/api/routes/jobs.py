@@ -52,7 +52,7 @@ class JobPublic(BaseModel):
 class JobSubmission(JobSpec):
     """A job spec plus the usage contract it runs under (and the privacy budget it asks for, if any)."""
 
-    contract_id: str | None = None
+    contract_id: str = Field(description="The finalized usage contract this job runs under")
     epsilon: float | None = Field(default=None, gt=0)
 
 
