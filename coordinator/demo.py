@@ -18,12 +18,14 @@ from rich.table import Table
 
 from contracts.schema import DatasetSchema
 from coordinator.audit_cli import render_trail, verify_local
+from coordinator.client import GatewayClient, GatewayError
 from coordinator.demo_check import compare, pooled_answer, read_pooled
-from coordinator.localspace import LocalSpace
+from coordinator.localspace import BUYER_ID, LocalSpace
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
 
 DATASET = "steel_production"
+PURPOSE = "energy_benchmarking"
 # Fixed-point error (16 fractional bits) is far below this; it absorbs float64 summation-order effects.
 REL_TOL = 1e-6
 
@@ -80,7 +82,9 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
             space.start_node(factory)
     with console.status("waiting for the factories to dial in over mutual TLS"):
         space.wait_for_nodes(n_nodes)
-    buyer = space.enroll_buyer()
+    with console.status("factories publish offers; the buyer proposes one contract; everyone signs"):
+        buyer = space.contracted_buyer(BUYER_ID, "--purpose", PURPOSE)
+        contract = buyer.contract(buyer.contract_id or "")
     with buyer:
         schema = DatasetSchema.model_validate(
             next(d for d in buyer.datasets() if d["name"] == DATASET)["schema"]
@@ -107,14 +111,35 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
                     "pooled_check": {"answer": expected, "agrees": not problems, "differences": problems},
                 }
             )
+        refused = _refused_job(buyer)
     with console.status("waiting for every factory to witness the audit log, then verifying it"):
         audit = _audit(space, n_nodes, jobs[0]["id"])
     return {
         "factories": [f.participant_id for f in space.factories],
         "rows_per_factory": rows,
+        "contract": {
+            "id": contract["contract_id"],
+            "purpose": contract["purpose"],
+            "state": contract["negotiation"]["stage"],
+            "signed_by": [sig["party"] for sig in contract["signatures"]],
+            "countersigned_by": (contract["countersignature"] or {}).get("party"),
+        },
         "jobs": jobs,
+        "refused_job": refused,
         "audit": audit,
     }
+
+
+def _refused_job(buyer: GatewayClient) -> dict[str, Any]:
+    """A job the contract does not allow: personal information never leaves a factory."""
+    spec = {"kind": "mean", "dataset": DATASET, "field": "operator_name"}
+    try:
+        buyer.submit_job(spec)
+    except GatewayError as refusal:
+        details = refusal.details or {}
+        return {"spec": spec, "status": refusal.status, "code": refusal.code,
+                "constraint": details.get("constraint"), "message": refusal.message}  # fmt: skip
+    raise RuntimeError("the gateway accepted a job on a personal field")
 
 
 def _audit(space: LocalSpace, n_nodes: int, job_id: str) -> dict[str, Any]:
@@ -139,6 +164,12 @@ def _audit(space: LocalSpace, n_nodes: int, job_id: str) -> dict[str, Any]:
 
 
 def _print_report(report: dict[str, Any], console: Console) -> None:
+    contract = report["contract"]
+    console.print(
+        f"\n[bold]Usage contract[/bold] {contract['id']} for {contract['purpose']}: {contract['state']}, "
+        f"signed by the buyer and {len(contract['signed_by']) - 1} factories, "
+        f"countersigned by the {contract['countersigned_by']}"
+    )
     console.print(
         f"\n[bold]Joint analyses across {len(report['factories'])} factories[/bold] "
         f"({report['rows_per_factory']} rows each; no row left its factory)\n"
@@ -156,6 +187,11 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
         verdict = "[green]agrees[/green]" if job["pooled_check"]["agrees"] else "[red]DIFFERS[/red]"
         console.print(f"  {verdict}  {'; '.join(job['pooled_check']['differences'])}\n")
     console.print("* pooled check: recomputed from all factories' files at once, which only a demo can do.")
+    refused = report["refused_job"]
+    console.print(
+        f"\n[bold]Refused[/bold] {refused['spec']['kind']} of {refused['spec']['field']}: "
+        f"HTTP {refused['status']} {refused['code']} ({refused['constraint']}) — {refused['message']}"
+    )
     audit = report["audit"]
     console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
     console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "
