@@ -94,6 +94,10 @@ class GatewayClient:
         result: dict[str, Any] = self._call("GET", f"/api/v1/contracts/{contract_id}")
         return result
 
+    def contract_usage(self, contract_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/v1/contracts/{contract_id}/usage")
+        return result
+
     def contract_move(self, contract_id: str, move: str) -> dict[str, Any]:
         """agree, terminate or revoke."""
         result: dict[str, Any] = self._call("POST", f"/api/v1/contracts/{contract_id}/{move}")

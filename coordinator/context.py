@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from coordinator.audit.trail import AuditTrail
 from coordinator.bootstrap import CoordinatorKeys
+from coordinator.faults import CoordinatorFault, configured_fault
 from coordinator.sessions import SessionRegistry
 from coordinator.settings import CoordinatorSettings
 from coordinator.store import Store
@@ -30,6 +31,7 @@ class CoordinatorContext:
     jobs_queued: asyncio.Event = field(default_factory=asyncio.Event)
     grpc_target: str = ""
     loop: asyncio.AbstractEventLoop | None = None
+    fault: CoordinatorFault = field(default_factory=configured_fault)
     # Called (on the loop) with a contract id when that contract is revoked: in-flight jobs stop.
     on_revoked: list[Callable[[str], None]] = field(default_factory=list)
 

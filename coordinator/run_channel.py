@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from contracts.tickets import JobTicket, sign_ticket
 from coordinator import serde
 from coordinator.context import CoordinatorContext
+from coordinator.faults import CoordinatorFault
 from coordinator.sessions import Disconnected, InboxItem
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
@@ -30,6 +33,24 @@ from protocols.secagg.messages import AdvertiseKeys, MaskedInput, ShareKeys, Unm
 
 log = logging.getLogger(__name__)
 TICKET_LIFETIME = timedelta(minutes=10)
+
+
+def misbehave(
+    fault: CoordinatorFault, ticket: JobTicket, key: Ed25519PrivateKey
+) -> tuple[JobTicket, Ed25519PrivateKey]:
+    """What a misbehaving coordinator would send instead (tests of node-side enforcement only)."""
+    if fault is CoordinatorFault.FORGE_TICKET:
+        return ticket, Ed25519PrivateKey.generate()
+    if fault is CoordinatorFault.REPLAY_TICKET:
+        return ticket.model_copy(update={"nonce": "replayed-nonce"}), key
+    if fault is CoordinatorFault.EXPIRED_TICKET:
+        past = ticket.issued_at - timedelta(hours=1)
+        return ticket.model_copy(update={"issued_at": past, "expires_at": past + timedelta(minutes=10)}), key
+    if fault is CoordinatorFault.STRIP_SIGNATURES and ticket.contract is not None:
+        providers = {part["provider"] for part in ticket.contract["providers"]}
+        kept = [s for s in ticket.contract["signatures"] if s["party"] not in providers]
+        return ticket.model_copy(update={"contract": {**ticket.contract, "signatures": kept}}), key
+    return ticket, key
 
 
 class RunFailed(Exception):
@@ -99,7 +120,7 @@ class RunChannel:
                 session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),
                 issued_at=now, expires_at=now + TICKET_LIFETIME,
             )  # fmt: skip
-            payload, signature = sign_ticket(ticket, self.ctx.keys.ticket_key)
+            payload, signature = sign_ticket(*misbehave(self.ctx.fault, ticket, self.ctx.keys.ticket_key))
             self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
 
     async def secure_aggregation(self, config: SecAggConfig) -> tuple[fixedpoint.RingArray, int]:

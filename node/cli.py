@@ -127,7 +127,7 @@ def publish(
     min_cohort: Annotated[int, typer.Option(help="Fewest distinct factories in any result.")] = 3,
     max_jobs: Annotated[int, typer.Option(help="Most jobs a contract may run.")] = 100,
     epsilon: Annotated[float | None, typer.Option(help="Differential-privacy budget, if any.")] = None,
-    valid_days: Annotated[int, typer.Option(help="Days the offer stays valid.")] = 365,
+    valid_days: Annotated[float, typer.Option(help="Days the offer stays valid.")] = 365,
     price: Annotated[str, typer.Option(help="Price in CNY.")] = "0",
     terms: Annotated[Path | None, typer.Option(help="JSON with field tags and grades.")] = None,
     node_dir: NodeDirOpt = Path("."),
@@ -185,6 +185,12 @@ def contracts_approve(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> Non
 def contracts_reject(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None:
     """Reject a proposal: the running node terminates the negotiation."""
     _decide(node_dir, contract_id, "rejected")
+
+
+@contracts_app.command("revoke")
+def contracts_revoke(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None:
+    """Withdraw from a finalized contract: this node refuses its jobs at once, and tells the coordinator."""
+    _decide(node_dir, contract_id, "revoked")
 
 
 def _list_contracts(node_dir: Path, as_json: bool, *, only_pending: bool) -> None:

@@ -19,6 +19,7 @@ class Decision(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    REVOKED = "revoked"  # the factory withdraws from a FINALIZED contract
 
 
 OPEN_STAGES = frozenset({Stage.REQUESTED, Stage.OFFERED, Stage.AGREED, Stage.VERIFIED})
@@ -28,6 +29,8 @@ def next_move(contract: Contract, me: str, decision: Decision) -> Move | None:
     """What this provider should do now, if anything."""
     if decision is Decision.REJECTED:
         return Move.TERMINATE if contract.state in OPEN_STAGES else None
+    if decision is Decision.REVOKED:
+        return Move.REVOKE if contract.state is Stage.FINALIZED else None
     if decision is not Decision.APPROVED:
         return None
     if contract.state is Stage.REQUESTED and me not in contract.negotiation.offered_by:

@@ -41,7 +41,7 @@ class OfferTerms:
     min_cohort: int = 3
     max_jobs: int = 100
     epsilon_budget: float | None = None
-    valid_days: int = 365
+    valid_days: float = 365
     price_cny: str = "0"
 
 

@@ -54,6 +54,14 @@ def get_contract(contract_id: str, context: ContextDep, principal: PrincipalDep)
     return contract.model_dump(mode="json")
 
 
+@router.get("/contracts/{contract_id}/usage")
+def usage(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+    """What the contract has consumed: jobs run (counted when accepted) and privacy budget spent."""
+    contracting.visible(context, contract_id, principal.participant_id, principal.role is Role.OPERATOR)
+    row = context.store.contract(contract_id)
+    return {"contract_id": contract_id, "jobs_run": row.jobs_run, "epsilon_spent": row.epsilon_spent}
+
+
 @router.post("/contracts/{contract_id}/agree")
 def agree(contract_id: str, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
     return contracting.act(context, contract_id, buyer.participant_id, Move.AGREE).model_dump(mode="json")

@@ -1,0 +1,157 @@
+"""Every constraint of a contract, driven to a violation through the real gateway and real nodes.
+
+A refused job is refused before any node computes anything, and the contract's usage does not move.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from coordinator.client import GatewayClient, GatewayError
+from coordinator.localspace import BUYER_ID, LocalSpace, factory_id
+from node.journal import Journal
+
+from .conftest import ROWS
+
+pytestmark = pytest.mark.e2e
+MEAN_TEMP = {"kind": "mean", "dataset": "steel_production", "field": "furnace_temp_c"}
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
+    local = LocalSpace(tmp_path_factory.mktemp("enforcement"), extra_env={"DATASPACE_ROUND_TIMEOUT_S": "20"})
+    local.start_coordinator()
+    for i in range(3):
+        local.start_node(local.add_factory(i, ROWS))
+    local.wait_for_nodes(3)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def _contract(space: LocalSpace, buyer: GatewayClient, *publish: str, region: str = "CN") -> str:
+    args = publish if "--purpose" in publish else ("--purpose", "research", *publish)
+    offer_ids = [space.publish(f, *args) for f in space.factories]
+    purpose = args[list(args).index("--purpose") + 1]
+    return buyer.negotiate(offer_ids, purpose, region)
+
+
+def _computations(space: LocalSpace) -> int:
+    return sum(
+        1
+        for f in space.factories
+        for e in Journal(f.directory / "journal.jsonl").entries()
+        if e["event"] == "job_accepted"
+    )
+
+
+def _refused(space: LocalSpace, buyer: GatewayClient, contract_id: str, spec: dict[str, Any], constraint: str,
+             **extra: Any) -> dict[str, Any]:  # fmt: skip
+    before_usage, before_computed = buyer.contract_usage(contract_id), _computations(space)
+    with pytest.raises(GatewayError) as refused:
+        buyer.submit_job({**spec, "contract_id": contract_id, **extra})
+    error = refused.value
+    assert (error.status, error.code) == (403, "policy_violation"), error
+    assert constraint in {r["constraint"] for r in error.details["reasons"]}, error.details
+    time.sleep(0.5)  # a node that had been asked would have journalled by now
+    assert buyer.contract_usage(contract_id) == before_usage
+    assert _computations(space) == before_computed
+    return dict(error.details)
+
+
+@pytest.fixture(scope="module")
+def buyer(space: LocalSpace) -> Iterator[GatewayClient]:
+    with space.enroll_buyer(BUYER_ID) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("publish", "spec", "constraint"),
+    [
+        (
+            ("--kind", "mean", "--kind", "count"),
+            {
+                "kind": "histogram",
+                "dataset": "steel_production",
+                "field": "defect_rate_pct",
+                "bins": [0, 5, 100],
+            },
+            "job_kind",
+        ),
+        ((), {"kind": "mean", "dataset": "steel_production", "field": "operator_name"}, "fields"),
+        ((), {**MEAN_TEMP, "filters": [{"field": "heat_id", "op": "eq", "value": "H1"}]}, "filter_fields"),
+        ((), {**MEAN_TEMP, "group_by": "heat_id"}, "group_by"),
+        ((), {"kind": "mean", "dataset": "steel_production", "field": "heat_id"}, "grade"),
+        (("--min-cohort", "4"), MEAN_TEMP, "min_cohort"),
+    ],
+    ids=["job_kind", "fields", "filter_fields", "group_by", "grade", "min_cohort"],
+)
+def test_job_outside_the_terms_is_refused(space: LocalSpace, buyer: GatewayClient, publish: tuple[str, ...],
+                                          spec: dict[str, Any], constraint: str) -> None:  # fmt: skip
+    _refused(space, buyer, _contract(space, buyer, *publish), spec, constraint)
+
+
+def test_query_count(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer, "--max-jobs", "1")
+    first = buyer.wait(buyer.submit_job({**MEAN_TEMP, "contract_id": contract_id})["id"])
+    assert first["state"] == "SUCCEEDED"
+    _refused(space, buyer, contract_id, MEAN_TEMP, "query_count")
+
+
+def test_epsilon_budget(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer, "--epsilon", "1.0")
+    _refused(space, buyer, contract_id, MEAN_TEMP, "epsilon_budget", epsilon=2.0)
+
+
+def test_validity_window(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer, "--valid-days", "0.0001")  # about nine seconds
+    time.sleep(9)
+    _refused(space, buyer, contract_id, MEAN_TEMP, "validity_window")
+
+
+def test_cross_border(space: LocalSpace) -> None:
+    with space.enroll_buyer(factory_id(70)) as foreign:
+        contract_id = _contract(space, foreign, "--region", "CN", "--region", "DE", region="DE")
+        _refused(
+            space, foreign, contract_id, MEAN_TEMP, "cross_border"
+        )  # furnace temperature is important-grade
+        allowed = foreign.wait(foreign.submit_job({"kind": "mean", "dataset": "steel_production",
+                                                   "field": "scrap_ratio", "contract_id": contract_id})["id"])  # fmt: skip
+        assert allowed["state"] == "SUCCEEDED"
+
+
+def test_region_and_purpose_outside_the_offers_cannot_be_contracted(
+    space: LocalSpace, buyer: GatewayClient
+) -> None:
+    offer_ids = [space.publish(f, "--purpose", "research") for f in space.factories]
+    for purpose, region, code in (("research", "US", "region_not_allowed"),
+                                  ("insurance_underwriting", "CN", "purpose_not_allowed")):  # fmt: skip
+        with pytest.raises(GatewayError) as refused:
+            buyer.propose_contract(offer_ids, purpose, region)
+        assert (refused.value.status, refused.value.code) == (422, code)
+
+
+def test_revoked_contract(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer)
+    buyer.contract_move(contract_id, "revoke")
+    _refused(space, buyer, contract_id, MEAN_TEMP, "contract_state")
+
+
+def test_another_buyer_cannot_use_the_contract(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer)
+    with space.enroll_buyer(factory_id(71)) as other, pytest.raises(GatewayError) as refused:
+        other.submit_job({**MEAN_TEMP, "contract_id": contract_id})
+    assert refused.value.status == 404
+
+
+def test_refusals_are_audited_with_their_constraint(space: LocalSpace) -> None:
+    with space.operator() as operator:
+        refused = operator.audit_entries(kind="job.refused")
+    assert {"job_kind", "fields", "query_count", "cross_border"} <= {
+        e["payload"].get("constraint") for e in refused
+    }
