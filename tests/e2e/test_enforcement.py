@@ -120,8 +120,13 @@ def test_cross_border(space: LocalSpace) -> None:
         _refused(
             space, foreign, contract_id, MEAN_TEMP, "cross_border"
         )  # furnace temperature is important-grade
-        allowed = foreign.wait(foreign.submit_job({"kind": "mean", "dataset": "steel_production",
-                                                   "field": "scrap_ratio", "contract_id": contract_id})["id"])  # fmt: skip
+        general = {
+            "kind": "mean",
+            "dataset": "steel_production",
+            "field": "scrap_ratio",
+            "contract_id": contract_id,
+        }
+        allowed = foreign.wait(foreign.submit_job(general)["id"])
         assert allowed["state"] == "SUCCEEDED"
 
 
