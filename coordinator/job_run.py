@@ -17,8 +17,10 @@ from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.negotiation import Stage
 from contracts.policy import JobRequest, evaluate_policy
+from coordinator import contracting
 from coordinator.context import CoordinatorContext
 from coordinator.datasets import dataset_schema
+from coordinator.faults import CoordinatorFault
 from coordinator.run_channel import RunChannel, RunFailed
 from coordinator.tables import Job
 from proto.dataspace.v1 import node_service_pb2 as pb
@@ -47,15 +49,23 @@ class JobRun:
             layout = vector_layout(self.spec, schema)
         except ContractsError as exc:
             raise RunFailed("invalid_spec", str(exc)) from exc
+        contract = contracting.load(self.ctx, self.job.contract_id) if self.job.contract_id else None
+        if contract is not None:  # only the factories that signed the contract take part
+            holders = [pid for pid in holders if pid in contract.provider_ids]
         self.participants = await wait_for_participants(
             self.ctx, holders, self.spec.min_participants, self.spec.dataset
         )
+        lenient = (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)
+        if contract is not None and self.ctx.fault not in lenient:
+            self._check_contract_now(contract)
         self.channel = channel = RunChannel(self.ctx, self.job.job_id, self.job.buyer_id)
         try:
             config = channel.new_config(
                 self.participants, self.spec.min_participants, RING_BITS, layout.length
             )
-            channel.send_tickets(config, self.spec.model_dump(mode="json"), self.spec.precision_bits)
+            terms = contract.model_dump(mode="json") if contract is not None else None
+            spec = self.spec.model_dump(mode="json")
+            channel.send_tickets(config, spec, self.spec.precision_bits, terms)
             aggregate, contributors = await channel.secure_aggregation(config)
         finally:
             channel.close()

@@ -14,12 +14,16 @@ from datetime import datetime
 
 import numpy as np
 
+from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
-from contracts.exceptions import JobSpecError
+from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
+from contracts.negotiation import Stage
+from contracts.policy import JobRequest, node_check
+from contracts.signing import verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig
-from node.contract_book import ContractBook
+from node.contract_book import ContractBook, Decision
 from node.exceptions import ConfigError, JobRefused
 from node.faults import Fault, die_if
 from node.identity import NodeIdentity
@@ -71,16 +75,47 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicke
 
 
 def check_job(ctx: NodeContext, ticket: JobTicket) -> JobSpec:
-    """The job itself must be well-formed and allowed by this node's local rules."""
+    """The job must be well-formed, allowed by the signed contract it names, and by local rules."""
     try:
         spec = JobSpec.model_validate(ticket.spec)
     except ValueError as exc:
         raise JobRefused("invalid_spec", f"job spec is malformed: {exc}") from exc
+    if ticket.contract is None:
+        raise JobRefused("no_contract", "the job names no signed usage contract")
+    check_contract(ctx, ticket, spec)
     if not ctx.config.accepts(ticket.buyer, spec.kind):
-        raise JobRefused(
-            "buyer_not_accepted", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}"
-        )
+        raise JobRefused("local_policy", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}")
     return spec
+
+
+def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> None:
+    """The node's own enforcement: its signature and the buyer's, not revoked, not expired, within terms."""
+    try:
+        contract = Contract.model_validate(ticket.contract)
+    except ValueError as exc:
+        raise JobRefused("malformed_contract", f"the ticket's contract is malformed: {exc}") from exc
+    if contract.buyer != ticket.buyer:
+        raise JobRefused("buyer", f"the contract binds {contract.buyer}, the job is for {ticket.buyer}")
+    me = ctx.identity.participant_id
+    known = ctx.contracts.get(contract.contract_id)
+    revoked = (known is not None and known.state is Stage.REVOKED) or (
+        ctx.contracts.decision(contract.contract_id) is Decision.REVOKED
+    )
+    request = JobRequest(
+        spec=spec,
+        buyer=ticket.buyer,
+        purpose=contract.purpose,
+        region=contract.region,
+        factories=len(ticket.participants),
+    )
+    decision = node_check(contract, me, request, ctx.clock(), revoked)
+    if not decision.allowed:
+        first = decision.reasons[0]
+        raise JobRefused(first.constraint, f"contract {contract.contract_id}: {first.message}")
+    try:  # the buyer's key is not ours to know, but our own signature we check cryptographically
+        verify_signature(contract, me, ctx.identity.signing_key.public_key())
+    except SignatureError as exc:
+        raise JobRefused("signature", f"contract {contract.contract_id}: {exc}") from exc
 
 
 async def start_run(
