@@ -25,7 +25,7 @@ from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig
 from node.contract_book import ContractBook, Decision
 from node.exceptions import ConfigError, JobRefused
-from node.faults import Fault, die_if
+from node.faults import Fault, die_if, stall_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_vector
@@ -191,6 +191,7 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
         return reply
     if isinstance(message, RelayedShares):
         die_if(ctx.fault, Fault.EXIT_BEFORE_MASKED_INPUT)
+        stall_if(ctx.fault, Fault.SLOW_MASKED_INPUT)
         run.secagg, masked = client.masked_input(run.secagg, message, run.encoded)
         return masked
     if isinstance(message, UnmaskRequest):

@@ -100,3 +100,55 @@ def _operator_public_key(space: LocalSpace) -> bytes:
 
     raw = (space.coordinator_dir / "operator.key").read_bytes()
     return Ed25519PrivateKey.from_private_bytes(raw).public_key().public_bytes_raw()
+
+
+def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
+    from coordinator.localspace import terminate
+    from node.faults import Fault
+    from node.journal import Journal
+
+    slow = space.factories[0]
+    with space.enroll_buyer() as buyer:
+        offer_ids = [space.publish(f, "--purpose", "quality_improvement") for f in space.factories]
+        contract_id = buyer.propose_contract(offer_ids, "quality_improvement")["contract_id"]
+        _approve_when_proposed(space, contract_id)
+        buyer.wait_contract(contract_id, {"OFFERED"})
+        buyer.contract_move(contract_id, "agree")
+        deadline = time.monotonic() + 20
+        while len(buyer.contract(contract_id)["signatures"]) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        buyer.sign_contract(contract_id)
+        buyer.wait_contract(contract_id, {"FINALIZED"})
+        terminate(slow.process)
+        space.wait_for_nodes_exactly(2)
+        space.start_node(slow, {"DATASPACE_NODE_FAULT": Fault.SLOW_MASKED_INPUT.value})
+        space.wait_for_nodes(3)
+        job_id = buyer.submit_job({"kind": "mean", "dataset": "steel_production", "field": "scrap_ratio",
+                                   "contract_id": contract_id})["id"]  # fmt: skip
+        while buyer.job(job_id)["state"] != "RUNNING":
+            time.sleep(0.05)
+        time.sleep(1.0)  # the nodes are in the protocol; the slow one has not sent its masked input
+        buyer.contract_move(contract_id, "revoke")
+        job = buyer.wait(job_id, timeout=30)
+        assert job["state"] == "CANCELLED" and "revoked" in (job["reason"] or "")
+        with pytest.raises(GatewayError) as no_result:
+            buyer.result(job_id)
+        assert no_result.value.status == 409
+    deadline = time.monotonic() + 20
+    for factory in space.factories[1:]:
+        journal = Journal(factory.directory / "journal.jsonl")
+        stops = ("job_finished", job_id, "ABORTED")
+        while stops not in {(e["event"], e.get("job_id"), e.get("state")) for e in journal.entries()}:
+            assert time.monotonic() < deadline, f"{factory.participant_id} did not log the stop"
+            time.sleep(0.2)
+    terminate(slow.process)
+    space.start_node(slow)
+    space.wait_for_nodes(3)
+
+
+def _approve_when_proposed(space: LocalSpace, contract_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while _node_cli(space, 2, "contracts", "approve", contract_id).returncode != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
