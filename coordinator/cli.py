@@ -24,6 +24,10 @@ coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
 job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(job_app, name="job")
+contract_app = typer.Typer(
+    help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
+)
+app.add_typer(contract_app, name="contract")
 audit_app = typer.Typer(help="Verify and read the tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console()
@@ -35,6 +39,9 @@ DataDirOpt = Annotated[
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="DATASPACE_URL", help="Gateway URL.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="DATASPACE_TOKEN", help="Bearer token.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+KeyFileOpt = Annotated[
+    Path, typer.Option("--key-file", envvar="DATASPACE_KEY_FILE", help="The buyer's contract-signing key.")
+]
 
 
 def _client(url: str | None, token: str | None, data_dir: Path) -> GatewayClient:
@@ -120,15 +127,26 @@ def enroll_token(
 @app.command("enroll")
 def enroll_buyer(
     enrollment_token: Annotated[str, typer.Option("--enrollment-token", help="Token from the operator.")],
+    key_file: KeyFileOpt = Path("dataspace-buyer.key"),
     url: UrlOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
 ) -> None:
-    """Redeem a buyer's enrollment token; prints the API token to use with --token."""
+    """Redeem a buyer's enrollment token: create the contract-signing key here, print the API token."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from coordinator.pki import write_private
+
+    if key_file.exists():
+        err_console.print(f"[red]error[/red] {key_file} exists; choose another --key-file")
+        raise typer.Exit(2)
+    key = Ed25519PrivateKey.generate()
     with _client(url, None, data_dir) as client:
         try:
-            print(client.enroll_buyer(enrollment_token))
+            api_token = client.enroll_buyer(enrollment_token, key.public_key())
         except GatewayError as error:
             raise _fail(error) from None
+    write_private(key_file, key.private_bytes_raw())
+    print(api_token)
 
 
 @app.command("revoke-certificate")
@@ -166,19 +184,123 @@ def datasets(
     _show(url, token, data_dir, as_json, lambda c: c.datasets())
 
 
+@app.command("offers")
+def offers(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """List the dataset offers factories have published."""
+    _show(url, token, data_dir, as_json, lambda c: c.offers())
+
+
+@contract_app.command("propose")
+def contract_propose(
+    offer: Annotated[list[str], typer.Option(help="Offer id; repeatable (one per factory or more).")],
+    purpose: Annotated[str, typer.Option(help="Why the data is used (controlled vocabulary).")],
+    region: Annotated[str, typer.Option(help="Your region, ISO 3166 alpha-2.")] = "CN",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose one contract over several factories' offers; prints the compiled terms."""
+    _show(url, token, data_dir, as_json, lambda c: c.propose_contract(offer, purpose, region))
+
+
+@contract_app.command("status")
+def contract_status(
+    contract_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """A contract's state, signatures and usage so far."""
+    _show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: {**c.contract(contract_id), "usage": c.contract_usage(contract_id)},
+    )
+
+
+@contract_app.command("agree")
+def contract_agree(
+    contract_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Agree to the terms every factory offered."""
+    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "agree"))
+
+
+@contract_app.command("sign")
+def contract_sign(
+    contract_id: str,
+    participant_id: Annotated[str, typer.Option(help="Your participant id (USCC).")],
+    key_file: KeyFileOpt = Path("dataspace-buyer.key"),
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign the terms here with your key (only the signature is sent)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
+
+    def sign(client: GatewayClient) -> Any:
+        client.participant_id, client.signing_key = participant_id, key
+        return client.sign_contract(contract_id)
+
+    _show(url, token, data_dir, as_json, sign)
+
+
+@contract_app.command("revoke")
+def contract_revoke(
+    contract_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Withdraw from a finalized contract: its jobs in flight are cancelled."""
+    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "revoke"))
+
+
+@contract_app.command("terminate")
+def contract_terminate(
+    contract_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    as_json: JsonOpt = False,
+) -> None:
+    """End a negotiation before it is finalized."""
+    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "terminate"))
+
+
 @job_app.command("submit")
 def job_submit(
     spec_file: Annotated[
         Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
     ],
+    contract: Annotated[str | None, typer.Option(help="The finalized contract the job runs under.")] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a joint-analysis job (buyer)."""
+    """Submit a joint-analysis job (buyer) under a finalized usage contract."""
     spec = json.loads(spec_file.read_text())
+    if contract is not None:
+        spec["contract_id"] = contract
     with _client(url, token, data_dir) as client:
         try:
             job = client.submit_job(spec)

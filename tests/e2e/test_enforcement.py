@@ -5,8 +5,12 @@ A refused job is refused before any node computes anything, and the contract's u
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +164,78 @@ def test_refusals_are_audited_with_their_constraint(space: LocalSpace) -> None:
     assert {"job_kind", "fields", "query_count", "cross_border"} <= {
         e["payload"].get("constraint") for e in refused
     }
+
+
+def test_buyer_works_from_the_command_line(space: LocalSpace, tmp_path: Path) -> None:
+    """Enroll with a local key, propose, agree, sign, run a job: all through ``dataspace``."""
+    buyer_id = factory_id(72)
+    with space.operator() as operator:
+        enrollment = operator.create_enrollment_token(buyer_id, "buyer")
+    key_file = tmp_path / "buyer.key"
+    api_token = _dataspace(
+        space, "enroll", "--enrollment-token", enrollment, "--key-file", str(key_file)
+    ).strip()
+    assert key_file.stat().st_mode & 0o077 == 0  # the key stays private to its owner
+    auth = ("--url", space.http_url, "--token", api_token)
+    offer_ids = [space.publish(f, "--purpose", "research") for f in space.factories]
+    offers = [arg for offer_id in offer_ids for arg in ("--offer", offer_id)]
+    proposed = json.loads(
+        _dataspace(space, "contract", "propose", *offers, "--purpose", "research", "--json", *auth)
+    )
+    contract_id = proposed["contract_id"]
+    _until(lambda: _stage(space, contract_id, auth) == "OFFERED")
+    _dataspace(space, "contract", "agree", contract_id, "--json", *auth)
+    _until(
+        lambda: (
+            len(
+                json.loads(_dataspace(space, "contract", "status", contract_id, "--json", *auth))[
+                    "signatures"
+                ]
+            )
+            == 3
+        )
+    )
+    _dataspace(
+        space,
+        "contract",
+        "sign",
+        contract_id,
+        "--participant-id",
+        buyer_id,
+        "--key-file",
+        str(key_file),
+        *auth,
+    )
+    _until(lambda: _stage(space, contract_id, auth) == "FINALIZED")
+    spec_file = tmp_path / "job.json"
+    spec_file.write_text(json.dumps(MEAN_TEMP))
+    job = json.loads(
+        _dataspace(
+            space, "job", "submit", str(spec_file), "--contract", contract_id, "--wait", "--json", *auth
+        )
+    )
+    assert job["state"] == "SUCCEEDED" and job["result"]["groups"][0]["n"] > 0
+    status = json.loads(_dataspace(space, "contract", "status", contract_id, "--json", *auth))
+    assert status["usage"]["jobs_run"] == 1
+
+
+def _dataspace(space: LocalSpace, *args: str) -> str:
+    command = [sys.executable, "-m", "coordinator", *args, "--data-dir", str(space.coordinator_dir)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _stage(space: LocalSpace, contract_id: str, auth: tuple[str, ...]) -> str:
+    return str(
+        json.loads(_dataspace(space, "contract", "status", contract_id, "--json", *auth))["negotiation"][
+            "stage"
+        ]
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
