@@ -227,18 +227,6 @@ def contract_status(
     )
 
 
-@contract_app.command("agree")
-def contract_agree(
-    contract_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Agree to the terms every factory offered."""
-    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "agree"))
-
-
 @contract_app.command("sign")
 def contract_sign(
     contract_id: str,
@@ -261,28 +249,28 @@ def contract_sign(
     _show(url, token, data_dir, as_json, sign)
 
 
-@contract_app.command("revoke")
-def contract_revoke(
-    contract_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Withdraw from a finalized contract: its jobs in flight are cancelled."""
-    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "revoke"))
+def _contract_move(move: str, doc: str) -> Callable[..., None]:
+    """One command per simple negotiation move; they differ only in the move they send."""
+
+    def command(
+        contract_id: str,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOpt = Path("dataspace-data"),
+        as_json: JsonOpt = False,
+    ) -> None:
+        _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, move))
+
+    command.__doc__ = doc
+    return command
 
 
-@contract_app.command("terminate")
-def contract_terminate(
-    contract_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """End a negotiation before it is finalized."""
-    _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, "terminate"))
+for _move, _doc in (
+    ("agree", "Agree to the terms every factory offered."),
+    ("revoke", "Withdraw from a finalized contract: its jobs in flight are cancelled."),
+    ("terminate", "End a negotiation before it is finalized."),
+):
+    contract_app.command(_move)(_contract_move(_move, _doc))
 
 
 @job_app.command("submit")

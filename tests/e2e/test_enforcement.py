@@ -19,7 +19,7 @@ from coordinator.client import GatewayClient, GatewayError
 from coordinator.localspace import BUYER_ID, LocalSpace, factory_id
 from node.journal import Journal
 
-from .conftest import ROWS
+from .conftest import start_space
 
 pytestmark = pytest.mark.e2e
 MEAN_TEMP = {"kind": "mean", "dataset": "steel_production", "field": "furnace_temp_c"}
@@ -27,11 +27,7 @@ MEAN_TEMP = {"kind": "mean", "dataset": "steel_production", "field": "furnace_te
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
-    local = LocalSpace(tmp_path_factory.mktemp("enforcement"), extra_env={"DATASPACE_ROUND_TIMEOUT_S": "20"})
-    local.start_coordinator()
-    for i in range(3):
-        local.start_node(local.add_factory(i, ROWS))
-    local.wait_for_nodes(3)
+    local = start_space(tmp_path_factory.mktemp("enforcement"), 3)
     try:
         yield local
     finally:
