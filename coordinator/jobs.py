@@ -18,11 +18,16 @@ from coordinator.tables import Job, JobState
 
 
 def submit_job(
-    context: CoordinatorContext, buyer_id: str, spec: JobSpec, contract_id: str, epsilon: float | None = None
+    context: CoordinatorContext,
+    buyer_id: str,
+    spec: JobSpec,
+    contract_id: str,
+    epsilon: float | None = None,
+    purpose: str | None = None,
 ) -> Job:
     """Enforce the contract, validate, and queue; a refused job leaves an audit entry and nothing else."""
     try:
-        return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon)
+        return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon, purpose)
     except (CoordinatorError, ContractsError) as error:
         refusal = {
             "code": error.code,
@@ -36,14 +41,25 @@ def submit_job(
 
 
 def _submit_under_contract(
-    context: CoordinatorContext, buyer_id: str, spec: JobSpec, contract_id: str, epsilon: float | None
+    context: CoordinatorContext,
+    buyer_id: str,
+    spec: JobSpec,
+    contract_id: str,
+    epsilon: float | None,
+    purpose: str | None,
 ) -> Job:
     contract = contracting.load(context, contract_id)
     if contract.buyer != buyer_id:
         raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
     row = context.store.contract(contract_id)
-    request = JobRequest(spec=spec, buyer=buyer_id, purpose=contract.purpose, region=contract.region,
-                         factories=len(contract.provider_ids), epsilon=epsilon)  # fmt: skip
+    request = JobRequest(
+        spec=spec,
+        buyer=buyer_id,
+        purpose=purpose or contract.purpose,
+        region=contract.region,
+        factories=len(contract.provider_ids),
+        epsilon=epsilon,
+    )
     decision = evaluate(contract, request, Usage(jobs_run=row.jobs_run, epsilon_spent=row.epsilon_spent),
                         context.clock())  # fmt: skip
     misbehaving = context.fault in (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)

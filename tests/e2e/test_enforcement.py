@@ -103,6 +103,11 @@ def test_query_count(space: LocalSpace, buyer: GatewayClient) -> None:
     _refused(space, buyer, contract_id, MEAN_TEMP, "query_count")
 
 
+def test_purpose(space: LocalSpace, buyer: GatewayClient) -> None:
+    contract_id = _contract(space, buyer)  # contracted for research
+    _refused(space, buyer, contract_id, MEAN_TEMP, "purpose", purpose="insurance_underwriting")
+
+
 def test_epsilon_budget(space: LocalSpace, buyer: GatewayClient) -> None:
     contract_id = _contract(space, buyer, "--epsilon", "1.0")
     _refused(space, buyer, contract_id, MEAN_TEMP, "epsilon_budget", epsilon=2.0)
@@ -157,9 +162,8 @@ def test_another_buyer_cannot_use_the_contract(space: LocalSpace, buyer: Gateway
 def test_refusals_are_audited_with_their_constraint(space: LocalSpace) -> None:
     with space.operator() as operator:
         refused = operator.audit_entries(kind="job.refused")
-    assert {"job_kind", "fields", "query_count", "cross_border"} <= {
-        e["payload"].get("constraint") for e in refused
-    }
+    constraints = {e["payload"].get("constraint") for e in refused}
+    assert {"job_kind", "fields", "query_count", "cross_border", "purpose", "min_cohort"} <= constraints
 
 
 def test_buyer_works_from_the_command_line(space: LocalSpace, tmp_path: Path) -> None:
