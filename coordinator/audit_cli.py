@@ -8,6 +8,7 @@ from typing import Any
 
 from coordinator import pki
 from coordinator.audit.remote import verify_fetched
+from coordinator.audit.store import AuditLog
 from coordinator.audit.verify import verify_store
 from coordinator.bootstrap import load_log_signer
 from coordinator.client import GatewayClient
@@ -38,6 +39,18 @@ def verify_remote(client: GatewayClient, log_key: str | None, data_dir: Path) ->
         entries = client.audit_entries()
     report = verify_fetched(entries, notes, NoteVerifier.from_key_string(key))
     return f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
+
+
+def local_entries(data_dir: Path, database_url: str | None, subject: str | None) -> list[dict[str, Any]]:
+    """Entries straight from a coordinator's store (it need not be running)."""
+    ca = pki.load_ca(data_dir)
+    signer = load_log_signer(data_dir, ca)
+    engine = make_engine(database_url, data_dir)
+    log = AuditLog(engine, signer.name, signer)
+    wanted = tuple(subject.split(":", 1)) if subject else None
+    entries = [e.to_json() for e in log.entries(0, 10**9, subject=wanted)]  # type: ignore[arg-type]
+    engine.dispose()
+    return entries
 
 
 def render_trail(entries: Iterable[dict[str, Any]]) -> list[str]:

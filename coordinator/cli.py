@@ -370,21 +370,33 @@ def audit_verify(
 @audit_app.command("show")
 def audit_show(
     job: Annotated[str | None, typer.Option(help="Trail of one job.")] = None,
+    contract: Annotated[str | None, typer.Option(help="Entries of one usage contract.")] = None,
     participant: Annotated[str | None, typer.Option(help="Entries naming one participant.")] = None,
-    url: UrlOpt = None,
+    url: Annotated[
+        str | None, typer.Option(help="Read through the gateway instead of the local store.")
+    ] = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a readable trail of everything that happened to a job or a participant."""
-    from coordinator.audit_cli import render_trail
+    """Print a readable trail of everything that happened to a job, a contract or a participant."""
+    from coordinator.audit_cli import local_entries, render_trail
 
-    subject = f"job:{job}" if job else f"participant:{participant}" if participant else None
-    with _client(url, token, data_dir) as client:
+    named = (("job", job), ("contract", contract), ("participant", participant))
+    subject = next((f"{kind}:{value}" for kind, value in named if value), None)
+    if url is None:  # the operator's own store: works whether or not the coordinator runs
         try:
-            entries = client.audit_entries(subject=subject)
-        except GatewayError as error:
-            raise _fail(error) from None
+            entries = local_entries(data_dir, database_url, subject)
+        except FileNotFoundError as error:
+            err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
+            raise typer.Exit(2) from None
+    else:
+        with _client(url, token, data_dir) as client:
+            try:
+                entries = client.audit_entries(subject=subject)
+            except GatewayError as error:
+                raise _fail(error) from None
     if as_json:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
     else:
