@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,25 @@ from protocols.tlog.checkpoint import WitnessVerifier
 from protocols.tlog.note import NoteVerifier
 
 
-def verify_local(data_dir: Path, database_url: str | None) -> str:
-    """Verify the store of a coordinator data directory with its own log key and known witness keys."""
+def read_trusted(paths: Iterable[Path]) -> list[str]:
+    """Signed checkpoints kept outside the store: a note file, or a node's ``witness.json``."""
+    notes = []
+    for path in paths:
+        text = path.read_text()
+        notes.append(json.loads(text)["note"] if path.suffix == ".json" else text)
+    return notes
+
+
+def verify_local(data_dir: Path, database_url: str | None, trusted: Iterable[str] = ()) -> str:
+    """Verify the store of a coordinator data directory with its own log key and known witness keys.
+
+    ``trusted`` checkpoints (e.g. what a witness node last cosigned) catch a truncation that also
+    deleted the later checkpoints from the store.
+    """
     verifier = load_log_signer(data_dir, pki.load_ca(data_dir)).verifier()
     store = Store(make_engine(database_url, data_dir))
     witnesses = [WitnessVerifier.from_key_string(row.key) for row in store.witness_keys()]
-    report = verify_store(store.engine, verifier, witnesses)
+    report = verify_store(store.engine, verifier, witnesses, trusted=list(trusted))
     store.engine.dispose()
     return (
         f"{report.size} entries, root {report.root.hex()[:16]}…, {report.checkpoints} signed checkpoints, "
@@ -30,14 +44,16 @@ def verify_local(data_dir: Path, database_url: str | None) -> str:
     )
 
 
-def verify_remote(client: GatewayClient, log_key: str | None, data_dir: Path) -> str:
+def verify_remote(
+    client: GatewayClient, log_key: str | None, data_dir: Path, trusted: Iterable[str] = ()
+) -> str:
     """Fetch entries and checkpoints through the gateway and recompute everything here."""
     with client:
         key = log_key or _local_log_key(data_dir) or client.audit_checkpoint()["log_key"]
         # Checkpoints first: entries appended meanwhile lie beyond every checkpoint we hold.
         notes = client.audit_checkpoints()
         entries = client.audit_entries()
-    report = verify_fetched(entries, notes, NoteVerifier.from_key_string(key))
+    report = verify_fetched(entries, [*notes, *trusted], NoteVerifier.from_key_string(key))
     return f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
 
 

@@ -346,16 +346,21 @@ def audit_verify(
     ] = None,
     token: TokenOpt = None,
     log_key: Annotated[str | None, typer.Option(help="Pinned verifier key of the log (remote mode).")] = None,
+    trusted: Annotated[
+        list[Path] | None,
+        typer.Option(help="A checkpoint kept elsewhere (note file or a node's witness.json); repeatable."),
+    ] = None,
     database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
 ) -> None:
     """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
-    from coordinator.audit_cli import verify_local, verify_remote
+    from coordinator.audit_cli import read_trusted, verify_local, verify_remote
 
     try:
+        kept = read_trusted(trusted or [])
         if url is not None:
-            summary = verify_remote(_client(url, token, data_dir), log_key, data_dir)
+            summary = verify_remote(_client(url, token, data_dir), log_key, data_dir, kept)
         else:
-            summary = verify_local(data_dir, database_url)
+            summary = verify_local(data_dir, database_url, kept)
     except FileNotFoundError as error:
         err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
         raise typer.Exit(2) from None

@@ -203,6 +203,28 @@ def _fork_seen(node_dir: Path) -> bool:
     return any(e["event"] == "log_fork_detected" for e in Journal(node_dir / "journal.jsonl").entries())
 
 
+def test_truncation_that_also_deletes_checkpoints_is_caught_by_a_witness(
+    audited: tuple[LocalSpace, str], tmp_path: Path
+) -> None:
+    """The store alone cannot tell; what a node last cosigned can."""
+    space, _job = audited
+    copy = tmp_path / "coordinator"
+    _snapshot(space.coordinator_dir, copy)
+    k = _job_submitted_index(copy)
+    with sqlite3.connect(copy / "coordinator.db") as db:
+        db.executescript(  # a careful intruder: every row past index k goes, subtree hashes included
+            f"DELETE FROM audit_entries WHERE idx >= {k}; DELETE FROM audit_subjects WHERE entry_idx >= {k};"
+            f"DELETE FROM audit_nodes WHERE (idx + 1) * (1 << level) > {k};"
+            f"DELETE FROM audit_cosignatures WHERE size > {k};"
+            f"DELETE FROM audit_checkpoints WHERE size > {k};"
+        )
+    assert _cli("audit", "verify", "--data-dir", str(copy)).returncode == 0  # consistent in itself
+    witness_state = space.factories[0].directory / "identity" / "witness.json"
+    caught = _cli("audit", "verify", "--data-dir", str(copy), "--trusted", str(witness_state))
+    assert caught.returncode == 1, caught.stdout
+    assert f"first bad index: {k}" in caught.stderr
+
+
 def test_revoked_certificate_disconnects_and_refuses_the_node(audited: tuple[LocalSpace, str]) -> None:
     """Runs last in this module: it takes one factory out of the space."""
     space, _job = audited
