@@ -151,6 +151,15 @@ def verify_contract(
 ) -> None:
     """Raise ``SignatureError`` unless every buyer and provider signature and the countersignature verify."""
     verify_signatures(contract, keys)
+    verify_countersignature(contract, operator_key)
+
+
+def verify_countersignature(contract: Contract, operator_key: PublicKeyLike) -> None:
+    """The operator's countersignature over the terms and every party's signature, alone.
+
+    A node holds the operator's key but not the buyer's: a valid countersignature tells it the operator
+    checked each party's signature against its registered key.
+    """
     countersignature = contract.countersignature
     if countersignature is None:
         raise SignatureError(

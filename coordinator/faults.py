@@ -18,6 +18,7 @@ class CoordinatorFault(StrEnum):
     REPLAY_TICKET = "replay_ticket"  # reuse one nonce for every ticket
     EXPIRED_TICKET = "expired_ticket"  # send tickets that expired an hour ago
     STRIP_SIGNATURES = "strip_signatures"  # drop the factories' signatures from the contract in the ticket
+    SWAP_BUYER_SIGNATURE = "swap_buyer_signature"  # put some other bytes where the buyer's signature was
 
 
 def configured_fault() -> CoordinatorFault:

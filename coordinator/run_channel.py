@@ -50,6 +50,12 @@ def misbehave(
         providers = {part["provider"] for part in ticket.contract["providers"]}
         kept = [s for s in ticket.contract["signatures"] if s["party"] not in providers]
         return ticket.model_copy(update={"contract": {**ticket.contract, "signatures": kept}}), key
+    if fault is CoordinatorFault.SWAP_BUYER_SIGNATURE and ticket.contract is not None:
+        buyer, forged = ticket.contract["buyer"], base64.b64encode(bytes(64)).decode()
+        swapped = [
+            {**s, "signature": forged} if s["party"] == buyer else s for s in ticket.contract["signatures"]
+        ]
+        return ticket.model_copy(update={"contract": {**ticket.contract, "signatures": swapped}}), key
     return ticket, key
 
 

@@ -35,6 +35,7 @@ class NodeIdentity:
     ticket_public_key: Ed25519PublicKey
     log_key: str  # C2SP verifier key of the coordinator's audit log, pinned at enrollment
     signing_key: Ed25519PrivateKey  # signs usage-contract terms on behalf of the organisation
+    operator_key: Ed25519PublicKey  # countersigns contracts; pinned at enrollment
 
     @classmethod
     def load(cls, node_dir: Path) -> NodeIdentity:
@@ -52,6 +53,7 @@ class NodeIdentity:
             ticket_public_key=Ed25519PublicKey.from_public_bytes(base64.b64decode(info["ticket_public_key"])),
             log_key=info["log_key"],
             signing_key=Ed25519PrivateKey.from_private_bytes((base / "signing.key").read_bytes()),
+            operator_key=Ed25519PublicKey.from_public_bytes(base64.b64decode(info["operator_key"])),
         )
 
 
@@ -132,5 +134,7 @@ def _write_identity(
     )
     (base / "node.crt").write_bytes(cert_pem)
     (base / "ca.crt").write_bytes(ca_pem)
-    info = {k: reply[k] for k in ("participant_id", "grpc_target", "ticket_public_key", "log_key")}
+    info = {
+        k: reply[k] for k in ("participant_id", "grpc_target", "ticket_public_key", "log_key", "operator_key")
+    }
     (base / "coordinator.json").write_text(json.dumps(info, indent=2) + "\n")

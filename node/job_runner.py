@@ -20,7 +20,7 @@ from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.negotiation import Stage
 from contracts.policy import JobRequest, node_check
-from contracts.signing import verify_signature
+from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig
 from node.contract_book import ContractBook, Decision
@@ -112,8 +112,9 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> None:
     if not decision.allowed:
         first = decision.reasons[0]
         raise JobRefused(first.constraint, f"contract {contract.contract_id}: {first.message}")
-    try:  # the buyer's key is not ours to know, but our own signature we check cryptographically
+    try:  # our own signature with our key; the buyer's through the operator's countersignature over it
         verify_signature(contract, me, ctx.identity.signing_key.public_key())
+        verify_countersignature(contract, ctx.identity.operator_key)
     except SignatureError as exc:
         raise JobRefused("signature", f"contract {contract.contract_id}: {exc}") from exc
 

@@ -67,8 +67,15 @@ def _assert_every_node_refused(space: LocalSpace, job: dict[str, Any], code: str
         (CoordinatorFault.FORGE_TICKET, (), MEAN_TEMP, "bad_signature"),
         (CoordinatorFault.EXPIRED_TICKET, (), MEAN_TEMP, "ticket_expired"),
         (CoordinatorFault.STRIP_SIGNATURES, (), MEAN_TEMP, "signature"),
+        (CoordinatorFault.SWAP_BUYER_SIGNATURE, (), MEAN_TEMP, "signature"),
     ],
-    ids=["outside_terms", "forged_ticket", "expired_ticket", "factory_signature_missing"],
+    ids=[
+        "outside_terms",
+        "forged_ticket",
+        "expired_ticket",
+        "factory_signature_missing",
+        "buyer_signature_forged",
+    ],
 )
 def test_node_refuses_what_a_rogue_coordinator_sends(
     space: LocalSpace, fault: CoordinatorFault, publish: tuple[str, ...], spec: dict[str, Any], code: str

@@ -42,6 +42,7 @@ class EnrollResponse(BaseModel):
     grpc_target: str
     ticket_public_key: str
     log_key: str
+    operator_key: str  # raw Ed25519 key that countersigns usage contracts, base64
     api_token: str | None
 
 
@@ -82,6 +83,7 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
         grpc_target=context.grpc_target,
         ticket_public_key=base64.b64encode(context.keys.ticket_public_key_raw).decode(),
         log_key=context.keys.log_signer.verifier().key_string(),
+        operator_key=base64.b64encode(context.keys.operator_key.public_key().public_bytes_raw()).decode(),
         api_token=result.api_token,
     )
 
