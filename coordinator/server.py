@@ -63,7 +63,8 @@ async def serve(settings: CoordinatorSettings) -> None:
         require_client_auth=True,
     )
     grpc_port = grpc_server.add_secure_port(f"{settings.host}:{settings.grpc_port}", credentials)
-    advertised = settings.advertise_hosts[-1] if settings.host in ("0.0.0.0", "::") else settings.host
+    # Bound to every interface, the first advertised name is how nodes reach us (e.g. a compose service name).
+    advertised = settings.advertise_hosts[0] if settings.host in ("0.0.0.0", "::") else settings.host
     context.grpc_target = f"{advertised}:{grpc_port}"
 
     http_socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
