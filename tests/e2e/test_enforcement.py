@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,11 @@ def test_epsilon_budget(space: LocalSpace, buyer: GatewayClient) -> None:
 
 
 def test_validity_window(space: LocalSpace, buyer: GatewayClient) -> None:
-    contract_id = _contract(space, buyer, "--valid-days", "0.0001")  # about nine seconds
-    time.sleep(9)
+    contract_id = _contract(space, buyer, "--valid-days", "0.0002")  # about seventeen seconds
+    terms = buyer.contract(contract_id)["providers"]
+    offer_ids = {o for part in terms for o in part["offer_ids"]}
+    ends = [datetime.fromisoformat(o["not_after"]) for o in buyer.offers() if o["offer_id"] in offer_ids]
+    time.sleep(max(0.0, (min(ends) - datetime.now(UTC)).total_seconds()) + 0.5)
     _refused(space, buyer, contract_id, MEAN_TEMP, "validity_window")
 
 
