@@ -9,6 +9,7 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -17,9 +18,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from protocols.tlog.exceptions import CheckpointError, KeyFormatError, SignatureError
 from protocols.tlog.merkle import HASH_SIZE
 from protocols.tlog.note import (
+    NoteVerifier,
     Signature,
     b64decode_strict,
-    compute_key_id,
     encode_key,
     expect_key,
     is_valid_name,
@@ -77,22 +78,10 @@ def cosigned_message(checkpoint_body: str, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class WitnessVerifier:
+class WitnessVerifier(NoteVerifier):
     """A witness's Ed25519 cosignature key (signature type 0x04); usable as a note ``Verifier``."""
 
-    name: str
-    public_key: bytes
-
-    @classmethod
-    def from_key_string(cls, vkey: str) -> WitnessVerifier:
-        return cls(*expect_key(vkey, COSIGNATURE, private=False))
-
-    @property
-    def key_id(self) -> int:
-        return compute_key_id(self.name, COSIGNATURE, self.public_key)
-
-    def key_string(self) -> str:
-        return encode_key(self.name, self.key_id, COSIGNATURE, self.public_key)
+    KEY_TYPE: ClassVar[int] = COSIGNATURE
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check a ``timestamp || ed25519 signature`` blob over a checkpoint body."""

@@ -10,7 +10,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -131,21 +131,23 @@ def expect_key(key: str, key_type: int, *, private: bool) -> tuple[str, bytes]:
 
 @dataclass(frozen=True)
 class NoteVerifier:
-    """An Ed25519 (type 0x01) note verifier."""
+    """An Ed25519 (type 0x01) note verifier; subclasses change the key type and what is verified."""
+
+    KEY_TYPE: ClassVar[int] = ED25519
 
     name: str
     public_key: bytes
 
     @classmethod
-    def from_key_string(cls, vkey: str) -> NoteVerifier:
-        return cls(*expect_key(vkey, ED25519, private=False))
+    def from_key_string(cls, vkey: str) -> Self:
+        return cls(*expect_key(vkey, cls.KEY_TYPE, private=False))
 
     @property
     def key_id(self) -> int:
-        return compute_key_id(self.name, ED25519, self.public_key)
+        return compute_key_id(self.name, self.KEY_TYPE, self.public_key)
 
     def key_string(self) -> str:
-        return encode_key(self.name, self.key_id, ED25519, self.public_key)
+        return encode_key(self.name, self.key_id, self.KEY_TYPE, self.public_key)
 
     def verify(self, message: bytes, signature: bytes) -> None:
         try:
