@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coordinator.localspace import LocalSpace  # noqa: E402
+from coordinator.localspace.harness import LocalSpace  # noqa: E402
 from protocols.secagg import client, server  # noqa: E402
 from protocols.secagg.config import SecAggConfig  # noqa: E402
 

@@ -36,7 +36,7 @@ from contracts.policy import (
     TimeConstraint,
 )
 from contracts.schema import DatasetSchema, FieldSpec, FieldType
-from contracts.signing import PartySignature
+from contracts.signatures import PartySignature
 from contracts.vocabulary import DOMESTIC_REGION, ConstraintName
 
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Usage policies in the style of ODRL (permissions, prohibitions, duties) and their evaluation.
 
-``evaluate`` checks every constraint of a contract's policy against a job request and reports every one that
-fails; ``node_check`` adds what a factory's node must check for itself before it computes anything.
+``evaluate_policy`` checks every constraint of a policy against a job request and reports every one that
+fails; ``contracts.enforcement`` applies it to a whole contract.
 """
 
 from __future__ import annotations
@@ -9,19 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.exceptions import SignatureError
 from contracts.jobspec import JobSpec
-from contracts.negotiation import Stage
 from contracts.offers import Region
-from contracts.signing import PublicKeyLike, verify_signature
 from contracts.vocabulary import ConstraintName
-
-if TYPE_CHECKING:  # contracts.agreement builds on the policy model defined here
-    from contracts.agreement import Contract
 
 
 class SetConstraint(BaseModel):
@@ -163,41 +157,6 @@ _SUBJECTS: Mapping[ConstraintName, str] = {
 }
 
 
-def evaluate(contract: Contract, job_request: JobRequest, usage_so_far: Usage, now: datetime) -> Decision:
-    """Decide whether ``job_request`` may run under ``contract``; every violated constraint is listed."""
-    reasons = _state_reasons(contract)
-    reasons += evaluate_policy(contract.terms.policy, job_request, usage_so_far, now)
-    return Decision.from_reasons(reasons)
-
-
-def node_check(
-    contract: Contract,
-    own_participant_id: str,
-    job_request: JobRequest,
-    now: datetime,
-    revoked: bool,
-    *,
-    usage: Usage | None = None,
-    keys: Mapping[str, PublicKeyLike] | None = None,
-) -> Decision:
-    """What a node checks before computing: membership, signatures, revocation, validity, the terms.
-
-    With ``keys`` the node's own and the buyer's signatures are verified, not only looked for. Budgets are
-    checked only when the node passes the ``usage`` it knows of; the coordinator enforces them in any case.
-    """
-    reasons: list[Reason] = []
-    if own_participant_id not in contract.provider_ids:
-        message = f"{own_participant_id} is not a provider of this contract"
-        reasons.append(_reason(ConstraintName.PARTICIPANT, message, participant=own_participant_id))
-    for party in dict.fromkeys((own_participant_id, contract.buyer)):
-        reasons += _signature_reasons(contract, party, keys)
-    if revoked and contract.state is not Stage.REVOKED:
-        reasons.append(_reason(ConstraintName.CONTRACT_STATE, "the contract was revoked", state="REVOKED"))
-    reasons += _state_reasons(contract)
-    reasons += evaluate_policy(contract.terms.policy, job_request, usage, now)
-    return Decision.from_reasons(reasons)
-
-
 def evaluate_policy(policy: Policy, request: JobRequest, usage: Usage | None, now: datetime) -> list[Reason]:
     """Reasons the request breaks ``policy``: the best-matching permission's failures, then prohibitions.
 
@@ -205,7 +164,7 @@ def evaluate_policy(policy: Policy, request: JobRequest, usage: Usage | None, no
     """
     facts = _facts(request, usage, now)
     skipped = {ConstraintName.QUERY_COUNT, ConstraintName.EPSILON_BUDGET} if usage is None else set()
-    best = [_reason("permission", "the policy permits nothing")]
+    best = [make_reason("permission", "the policy permits nothing")]
     for index, permission in enumerate(policy.permissions):
         failed = [
             reason
@@ -219,7 +178,7 @@ def evaluate_policy(policy: Policy, request: JobRequest, usage: Usage | None, no
         hits = sorted(used & set(prohibition.target))
         if hits and all(check(c, facts) is None for c in prohibition.when):
             message = f"{_SUBJECTS.get(prohibition.name, prohibition.name)} are requested: {', '.join(hits)}"
-            best.append(_reason(prohibition.name, message, fields=hits))
+            best.append(make_reason(prohibition.name, message, fields=hits))
     return best
 
 
@@ -255,7 +214,7 @@ def check(constraint: Constraint, facts: Mapping[ConstraintName, Fact]) -> Reaso
         return _check_number(constraint, fact)
     if isinstance(constraint, TimeConstraint) and isinstance(fact, datetime):
         return _check_time(constraint, fact)
-    return _reason(name, f"constraint {name} cannot be evaluated for this request")
+    return make_reason(name, f"constraint {name} cannot be evaluated for this request")
 
 
 def _check_set(constraint: SetConstraint, fact: tuple[str, ...]) -> Reason | None:
@@ -267,7 +226,7 @@ def _check_set(constraint: SetConstraint, fact: tuple[str, ...]) -> Reason | Non
     name = constraint.left_operand
     verb = "among the forbidden" if inside else "outside the allowed"
     message = f"{_SUBJECTS.get(name, name)} {', '.join(offending)} {verb} {list(listed)}"
-    return _reason(
+    return make_reason(
         name, message, requested=list(fact), offending=offending, **{constraint.operator: list(listed)}
     )
 
@@ -283,7 +242,7 @@ def _check_number(constraint: NumberConstraint, fact: float | None) -> Reason | 
         message = f"the {subject} is {fact:g}, below the minimum of {limit:g}"
     else:
         return None
-    return _reason(name, message, value=fact, **{operator: limit})
+    return make_reason(name, message, value=fact, **{operator: limit})
 
 
 def _check_time(constraint: TimeConstraint, now: datetime) -> Reason | None:
@@ -294,34 +253,9 @@ def _check_time(constraint: TimeConstraint, now: datetime) -> Reason | None:
         message = f"the contract expired at {bound.isoformat()}"
     else:
         return None
-    return _reason(constraint.left_operand, message, now=now.isoformat(), **{operator: bound.isoformat()})
+    return make_reason(constraint.left_operand, message, now=now.isoformat(), **{operator: bound.isoformat()})
 
 
-def _state_reasons(contract: Contract) -> list[Reason]:
-    state = contract.state
-    if state is Stage.FINALIZED:
-        return []
-    message = (
-        "the contract was revoked" if state is Stage.REVOKED else f"the contract is {state}, not FINALIZED"
-    )
-    return [_reason(ConstraintName.CONTRACT_STATE, message, state=str(state))]
-
-
-def _signature_reasons(
-    contract: Contract, party: str, keys: Mapping[str, PublicKeyLike] | None
-) -> list[Reason]:
-    if contract.signature_of(party) is None:
-        return [_reason(ConstraintName.SIGNATURE, f"{party} has not signed the terms", party=party)]
-    if keys is None:
-        return []
-    if party not in keys:
-        return [_reason(ConstraintName.SIGNATURE, f"no key to verify the signature of {party}", party=party)]
-    try:
-        verify_signature(contract, party, keys[party])
-    except SignatureError as exc:
-        return [_reason(ConstraintName.SIGNATURE, exc.message, **exc.details)]
-    return []
-
-
-def _reason(constraint: str, message: str, **details: Any) -> Reason:
+def make_reason(constraint: str, message: str, **details: Any) -> Reason:
+    """A ``Reason`` for ``constraint`` (a constraint or prohibition name, or a plain word)."""
     return Reason(constraint=str(constraint), message=message, details=details)

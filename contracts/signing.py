@@ -6,59 +6,21 @@ are never signed, so a contract can become FINALIZED or REVOKED without invalida
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import BaseModel, ConfigDict, Field
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.agreement import Contract
 from contracts.exceptions import SignatureError, SignatureErrorCode
-
-if TYPE_CHECKING:  # contracts.agreement builds on PartySignature defined here
-    from contracts.agreement import Contract
-
-PublicKeyLike = Ed25519PublicKey | bytes
-
-# Domain separation: a signature over one kind of document can never be replayed as another.
-TERMS_TYPE: Final = "dataspace.contract.terms.v1"
-COUNTERSIGNATURE_TYPE: Final = "dataspace.contract.countersignature.v1"
-_SIGNATURE_BYTES = 64
-
-
-class PartySignature(BaseModel):
-    """An Ed25519 signature (standard base64) and the id of the key that made it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    party: str
-    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
-    signature: str
-
-
-def public_key(key: PublicKeyLike) -> Ed25519PublicKey:
-    """Accept a raw 32-byte key or an ``Ed25519PublicKey``."""
-    if isinstance(key, Ed25519PublicKey):
-        return key
-    return Ed25519PublicKey.from_public_bytes(key)
-
-
-def raw_public_key(key: PublicKeyLike) -> bytes:
-    return public_key(key).public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def key_id(key: PublicKeyLike) -> str:
-    """First 8 bytes of SHA-256 of the raw public key, in hex."""
-    return hashlib.sha256(raw_public_key(key)).digest()[:8].hex()
-
-
-def canonical(document: Any) -> bytes:
-    return bytes(rfc8785.dumps(document))
+from contracts.signatures import (
+    COUNTERSIGNATURE_TYPE,
+    TERMS_TYPE,
+    PublicKeyLike,
+    canonical,
+    sign_payload,
+    verify_payload,
+)
 
 
 def terms_payload(contract: Contract) -> bytes:
@@ -94,16 +56,11 @@ def countersignature_payload(contract: Contract) -> bytes:
     )
 
 
-def _sign(party: str, key: Ed25519PrivateKey, payload: bytes) -> PartySignature:
-    signature = base64.b64encode(key.sign(payload)).decode("ascii")
-    return PartySignature(party=party, key_id=key_id(key.public_key()), signature=signature)
-
-
 def sign_terms(contract: Contract, party: str, key: Ed25519PrivateKey) -> Contract:
     """Return ``contract`` with ``party``'s signature over the terms (replacing an earlier one)."""
     if party not in contract.parties:
         raise SignatureError(SignatureErrorCode.NOT_A_PARTY, party, f"{party} is not a party to the contract")
-    signature = _sign(party, key, terms_payload(contract))
+    signature = sign_payload(party, key, terms_payload(contract))
     others = tuple(s for s in contract.signatures if s.party != party)
     return contract.model_copy(update={"signatures": (*others, signature)})
 
@@ -113,7 +70,7 @@ def countersign(
 ) -> Contract:
     """Verify every party's signature with ``keys``, then add the operator's countersignature."""
     verify_signatures(contract, keys)
-    signature = _sign(contract.operator, operator_key, countersignature_payload(contract))
+    signature = sign_payload(contract.operator, operator_key, countersignature_payload(contract))
     return contract.model_copy(update={"countersignature": signature})
 
 
@@ -122,7 +79,7 @@ def verify_signature(contract: Contract, party: str, key: PublicKeyLike) -> None
     signature = contract.signature_of(party)
     if signature is None:
         raise SignatureError(SignatureErrorCode.MISSING_SIGNATURE, party, f"{party} has not signed the terms")
-    _verify(signature, party, key, terms_payload(contract))
+    verify_payload(signature, party, key, terms_payload(contract))
 
 
 def verify_signatures(contract: Contract, keys: Mapping[str, PublicKeyLike]) -> None:
@@ -171,38 +128,4 @@ def verify_countersignature(contract: Contract, operator_key: PublicKeyLike) -> 
             countersignature.party,
             f"the countersignature is by {countersignature.party}, not the operator {contract.operator}",
         )
-    _verify(countersignature, contract.operator, operator_key, countersignature_payload(contract))
-
-
-def _verify(signature: PartySignature, party: str, key: PublicKeyLike, payload: bytes) -> None:
-    try:
-        verifier = public_key(key)
-    except ValueError as exc:
-        raise SignatureError(
-            SignatureErrorCode.UNKNOWN_KEY, party, f"the key of {party} is malformed"
-        ) from exc
-    expected = key_id(verifier)
-    if signature.key_id != expected:
-        raise SignatureError(
-            SignatureErrorCode.KEY_MISMATCH,
-            party,
-            f"{party} signed with key {signature.key_id}, not the registered key {expected}",
-            key_id=signature.key_id,
-            expected_key_id=expected,
-        )
-    try:
-        raw = base64.b64decode(signature.signature, validate=True)
-    except binascii.Error as exc:
-        raise SignatureError(
-            SignatureErrorCode.MALFORMED_SIGNATURE, party, f"the signature of {party} is not base64"
-        ) from exc
-    if len(raw) != _SIGNATURE_BYTES:
-        raise SignatureError(
-            SignatureErrorCode.MALFORMED_SIGNATURE, party, f"the signature of {party} is not 64 bytes"
-        )
-    try:
-        verifier.verify(raw, payload)
-    except InvalidSignature as exc:
-        raise SignatureError(
-            SignatureErrorCode.BAD_SIGNATURE, party, f"the signature of {party} does not verify"
-        ) from exc
+    verify_payload(countersignature, contract.operator, operator_key, countersignature_payload(contract))

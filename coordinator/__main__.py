@@ -1,5 +1,5 @@
 """Run the ``dataspace`` command with ``python -m coordinator``."""
 
-from coordinator.cli import main
+from coordinator.client.cli import main
 
 main()

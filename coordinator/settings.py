@@ -1,7 +1,8 @@
-"""Coordinator settings from flags and ``DATASPACE_*`` environment variables."""
+"""Coordinator settings from flags and ``DATASPACE_*`` variables, and where a running coordinator listens."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,3 +26,15 @@ class CoordinatorSettings(BaseSettings):
     # When set, every message received from nodes is appended here (for audits of what the coordinator saw).
     wire_record_dir: Path | None = None
     instance_id: str = "coordinator-1"
+
+
+def write_endpoints(data_dir: Path, *, grpc_target: str, http_url: str) -> None:
+    """Tell local tools (CLI, demo, tests) where this coordinator listens once its ports are bound."""
+    tmp = data_dir / "endpoints.json.tmp"
+    tmp.write_text(json.dumps({"grpc_target": grpc_target, "http_url": http_url}))
+    tmp.replace(data_dir / "endpoints.json")
+
+
+def read_endpoints(data_dir: Path) -> dict[str, str]:
+    data: dict[str, str] = json.loads((data_dir / "endpoints.json").read_text())
+    return data

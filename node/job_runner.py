@@ -16,10 +16,11 @@ import numpy as np
 
 from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
+from contracts.enforcement import node_check
 from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.negotiation import Stage
-from contracts.policy import JobRequest, node_check
+from contracts.policy import JobRequest
 from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.config import NodeConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from coordinator.store import make_engine
+from coordinator.store.database import make_engine
 
 POSTGRES_URL_VAR = "DATASPACE_TEST_POSTGRES_URL"
 

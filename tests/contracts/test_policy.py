@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts.agreement import Contract, advance
+from contracts.enforcement import evaluate, node_check
 from contracts.jobspec import JobSpec
 from contracts.negotiation import Event
 from contracts.policy import (
@@ -23,9 +24,7 @@ from contracts.policy import (
     SetConstraint,
     Usage,
     check,
-    evaluate,
     evaluate_policy,
-    node_check,
 )
 from contracts.signing import sign_terms
 from contracts.vocabulary import ConstraintName

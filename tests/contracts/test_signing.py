@@ -20,12 +20,10 @@ from pydantic import ValidationError
 from contracts.agreement import Contract, advance
 from contracts.exceptions import SignatureError, SignatureErrorCode
 from contracts.negotiation import Event
+from contracts.signatures import PartySignature, canonical, key_id
 from contracts.signing import (
-    PartySignature,
-    canonical,
     countersign,
     countersignature_payload,
-    key_id,
     sign_terms,
     terms_payload,
     verify_contract,

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
-from coordinator.store import Store
-from coordinator.tables import EnrollmentTokenRow, Job, JobState
+from coordinator.store.database import Store
+from coordinator.store.tables import EnrollmentTokenRow, Job, JobState
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 

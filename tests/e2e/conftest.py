@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.localspace import LocalSpace
+from coordinator.localspace.harness import LocalSpace
 
 ROWS = 3000
 

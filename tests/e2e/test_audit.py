@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.client import GatewayError
-from coordinator.localspace import LocalSpace, factory_id, terminate
+from coordinator.client.gateway import GatewayError
+from coordinator.localspace.harness import LocalSpace, factory_id, terminate
 from node.journal import Journal
 
 from .conftest import start_space

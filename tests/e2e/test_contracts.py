@@ -11,8 +11,8 @@ import pytest
 
 from contracts.agreement import Contract
 from contracts.signing import verify_contract
-from coordinator.client import GatewayError
-from coordinator.localspace import LocalSpace
+from coordinator.client.gateway import GatewayError
+from coordinator.localspace.harness import LocalSpace
 
 from .conftest import ROWS
 
@@ -87,7 +87,7 @@ def test_a_purpose_no_offer_allows_cannot_be_proposed(space: LocalSpace) -> None
 def _registered_keys(space: LocalSpace, contract: Contract) -> dict[str, bytes]:
     import base64
 
-    from coordinator.store import Store, make_engine
+    from coordinator.store.database import Store, make_engine
 
     store = Store(make_engine(None, space.coordinator_dir))
     keys = {p: base64.b64decode(k) for p, k in store.signing_keys(list(contract.parties)).items()}
@@ -103,7 +103,7 @@ def _operator_public_key(space: LocalSpace) -> bytes:
 
 
 def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
-    from coordinator.localspace import terminate
+    from coordinator.localspace.harness import terminate
     from node.faults import Fault
     from node.journal import Journal
 

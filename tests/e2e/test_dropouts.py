@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from contracts.schema import DatasetSchema
-from coordinator.demo_check import compare, pooled_answer, read_pooled
-from coordinator.localspace import Factory, LocalSpace
+from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.harness import Factory, LocalSpace
 from node.faults import Fault
 
 from .conftest import start_space
@@ -28,7 +28,7 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
 
 
 def _restart_with_fault(space: LocalSpace, victim: Factory, fault: Fault) -> None:
-    from coordinator.localspace import terminate
+    from coordinator.localspace.harness import terminate
 
     terminate(victim.process)
     space.wait_for_nodes_exactly(len(space.factories) - 1)
@@ -83,7 +83,7 @@ def test_too_many_dropouts_fail_the_job_and_release_nothing(tmp_path: Path) -> N
             job = buyer.wait(buyer.submit_job(SPEC)["id"], timeout=120)
             assert job["state"] == "FAILED"
             assert "too few nodes remained" in job["reason"]
-            from coordinator.client import GatewayError
+            from coordinator.client.gateway import GatewayError
 
             with pytest.raises(GatewayError) as err:
                 buyer.result(job["id"])

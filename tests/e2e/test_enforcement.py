@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from coordinator.client import GatewayClient, GatewayError
-from coordinator.localspace import BUYER_ID, LocalSpace, factory_id
+from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.localspace.harness import BUYER_ID, LocalSpace, factory_id
 from node.journal import Journal
 
 from .conftest import start_space

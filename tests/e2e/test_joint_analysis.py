@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from contracts.schema import DatasetSchema
-from coordinator.demo_check import compare, pooled_answer, read_pooled
-from coordinator.localspace import LocalSpace
+from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.harness import LocalSpace
 
 pytestmark = pytest.mark.e2e
 DATASET = "steel_production"
@@ -65,11 +65,11 @@ def test_job_survives_in_store_and_is_readable_by_its_buyer_only(space: LocalSpa
     with space.buyer() as buyer:
         job_id = buyer.submit_job(spec)["id"]
         buyer.wait(job_id)
-    from coordinator.localspace import factory_id
+    from coordinator.localspace.harness import factory_id
 
     other_buyer_id = factory_id(90)  # any valid code not used by the first buyer
     with space.enroll_buyer(other_buyer_id) as other:
-        from coordinator.client import GatewayError
+        from coordinator.client.gateway import GatewayError
 
         with pytest.raises(GatewayError) as err:
             other.job(job_id)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from coordinator.client import GatewayClient
+from coordinator.client.gateway import GatewayClient
 from coordinator.faults import CoordinatorFault
-from coordinator.localspace import LocalSpace
+from coordinator.localspace.harness import LocalSpace
 from node.journal import Journal
 
 from .conftest import start_space

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.localspace import terminate
+from coordinator.localspace.harness import terminate
 
 from .conftest import start_space
 
@@ -38,7 +38,7 @@ def test_running_job_survives_a_coordinator_crash(tmp_path: Path) -> None:
             space.start_node(factory)
         space.wait_for_nodes(3)
 
-        from coordinator.client import GatewayClient
+        from coordinator.client.gateway import GatewayClient
 
         with GatewayClient(space.http_url, token.removeprefix("Bearer ")) as buyer:
             finished = buyer.wait(pending["id"], timeout=120)

@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from contracts.jobspec import JobSpec
-from coordinator import pki
-from coordinator.localspace import LocalSpace, factory_id
+from coordinator.identity import pki
+from coordinator.localspace.harness import LocalSpace, factory_id
 from node.config import load_config
 from node.local_compute import local_vector
 from proto.dataspace.v1 import node_service_pb2 as pb

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from contracts.identity import Role
 from contracts.negotiation import Event as Move
 from contracts.offers import DatasetOffer
-from contracts.signing import PartySignature
-from coordinator import contracting
+from contracts.signatures import PartySignature
 from coordinator.api.deps import BuyerDep, ContextDep, PrincipalDep
+from coordinator.services import contracting
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 

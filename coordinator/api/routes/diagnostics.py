@@ -8,11 +8,13 @@ from fastapi import APIRouter
 
 from contracts.diagnostics import DiagnosticSpec
 from coordinator.api.deps import ContextDep, OperatorDep
-from coordinator.diagnostics import run_diagnostic
+from coordinator.exceptions import ConflictError
 
 router = APIRouter(prefix="/api/v1/diagnostics", tags=["diagnostics"])
 
 
 @router.post("/secure-sum")
 async def secure_sum(spec: DiagnosticSpec, context: ContextDep, _operator: OperatorDep) -> dict[str, Any]:
-    return await run_diagnostic(context, spec)
+    if context.run_diagnostic is None:
+        raise ConflictError("this coordinator runs no protocol server", code="no_server")
+    return await context.run_diagnostic(spec)

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from contracts.identity import Role
-from coordinator import enrollment
 from coordinator.api.deps import ContextDep, OperatorDep
+from coordinator.identity import enrollment
 
 router = APIRouter(prefix="/api/v1", tags=["enrollment"])
 

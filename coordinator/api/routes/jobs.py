@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from contracts.identity import Role
 from contracts.jobspec import JobSpec
-from coordinator import jobs
 from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep
 from coordinator.audit.trail import Event
-from coordinator.tables import Job
+from coordinator.services import jobs
+from coordinator.store.tables import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

@@ -18,11 +18,12 @@ from cryptography.x509.oid import NameOID
 from contracts.exceptions import ContractsError
 from contracts.identity import Role
 from contracts.negotiation import Event as Move
-from contracts.signing import PartySignature
-from coordinator import contracting, witnesses
-from coordinator.context import CoordinatorContext
+from contracts.signatures import PartySignature
 from coordinator.exceptions import CoordinatorError, NotFoundError, PermissionDeniedError
-from coordinator.sessions import NodeSession
+from coordinator.server import witnesses
+from coordinator.server.runtime import ServerContext
+from coordinator.server.sessions import NodeSession
+from coordinator.services import contracting
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class NodeService(pb_grpc.NodeServiceServicer):
-    def __init__(self, context: CoordinatorContext) -> None:
+    def __init__(self, context: ServerContext) -> None:
         self.ctx = context
 
     async def Connect(

@@ -11,8 +11,8 @@ import asyncio
 import logging
 
 from coordinator.audit.trail import Event
-from coordinator.context import CoordinatorContext
-from coordinator.sessions import NodeSession
+from coordinator.server.runtime import ServerContext
+from coordinator.server.sessions import NodeSession
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.tlog.checkpoint import WitnessVerifier, parse_checkpoint
 from protocols.tlog.exceptions import AuditError
@@ -21,7 +21,7 @@ from protocols.tlog.note import split_note
 log = logging.getLogger(__name__)
 
 
-def checkpoint_notice(ctx: CoordinatorContext, witnessed_size: int) -> pb.CheckpointNotice | None:
+def checkpoint_notice(ctx: ServerContext, witnessed_size: int) -> pb.CheckpointNotice | None:
     """The latest checkpoint with a consistency proof from ``witnessed_size``; None before the first."""
     note = ctx.audit.log.latest_checkpoint()
     if note is None:
@@ -33,13 +33,13 @@ def checkpoint_notice(ctx: CoordinatorContext, witnessed_size: int) -> pb.Checkp
     return pb.CheckpointNotice(note=note, from_size=witnessed_size, consistency_proof=proof)
 
 
-def show_checkpoint(ctx: CoordinatorContext, session: NodeSession) -> None:
+def show_checkpoint(ctx: ServerContext, session: NodeSession) -> None:
     notice = checkpoint_notice(ctx, session.witnessed_size)
     if notice is not None:
         session.send(pb.CoordinatorMessage(checkpoint=notice))
 
 
-def accept_cosignature(ctx: CoordinatorContext, session: NodeSession, cosignature: pb.Cosignature) -> None:
+def accept_cosignature(ctx: ServerContext, session: NodeSession, cosignature: pb.Cosignature) -> None:
     key = ctx.store.witness_key(session.participant_id)
     if key is None:
         log.warning("cosignature from %s, which declared no witness key", session.participant_id)
@@ -53,13 +53,13 @@ def accept_cosignature(ctx: CoordinatorContext, session: NodeSession, cosignatur
     session.witnessed_size = max(session.witnessed_size, cosignature.size)
 
 
-def record_alarm(ctx: CoordinatorContext, session: NodeSession, alarm: pb.WitnessAlarm) -> None:
+def record_alarm(ctx: ServerContext, session: NodeSession, alarm: pb.WitnessAlarm) -> None:
     log.error("node %s refuses to cosign the audit log: %s", session.participant_id, alarm.reason)
     ctx.audit.record(session.participant_id, Event.WITNESS_ALARM, {"participant": session.participant_id},
                      {"witnessed_size": alarm.size, "reason": alarm.reason})  # fmt: skip
 
 
-async def run_checkpointer(ctx: CoordinatorContext, interval: float) -> None:
+async def run_checkpointer(ctx: ServerContext, interval: float) -> None:
     """Sign when the log grew, then show the new checkpoint to every connected witness."""
     signed_size = -1
     while True:

@@ -9,18 +9,18 @@ import json
 import logging
 
 from coordinator.audit.trail import COORDINATOR, Event
-from coordinator.context import CoordinatorContext
 from coordinator.exceptions import CoordinatorError
-from coordinator.job_run import JobRun
-from coordinator.run_channel import RunFailed
-from coordinator.tables import Job, JobState
+from coordinator.server.job_run import JobRun
+from coordinator.server.run_channel import RunFailed
+from coordinator.server.runtime import ServerContext
+from coordinator.store.tables import Job, JobState
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 
 
 class Orchestrator:
-    def __init__(self, ctx: CoordinatorContext, max_concurrent: int = 4) -> None:
+    def __init__(self, ctx: ServerContext, max_concurrent: int = 4) -> None:
         self.ctx = ctx
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(max_concurrent)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, update
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
-from coordinator.tables import (
+from coordinator.store.tables import (
     ApiToken,
     ContractRow,
     EnrollmentTokenRow,

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from coordinator import pki
 from coordinator.audit.remote import verify_fetched
 from coordinator.audit.store import AuditLog
 from coordinator.audit.verify import verify_store
-from coordinator.bootstrap import load_log_signer
-from coordinator.client import GatewayClient
-from coordinator.store import Store, make_engine
+from coordinator.client.gateway import GatewayClient
+from coordinator.identity import pki
+from coordinator.identity.keys import load_log_signer
+from coordinator.store.database import Store, make_engine
 from protocols.tlog.checkpoint import WitnessVerifier
 from protocols.tlog.note import NoteVerifier
 

@@ -13,12 +13,12 @@ from cryptography.hazmat.primitives import serialization
 
 from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
-from contracts.signing import key_id
-from coordinator import pki
+from contracts.signatures import key_id
 from coordinator.audit.trail import OPERATOR, AuditTrail, Event
 from coordinator.exceptions import ConflictError, CoordinatorError, InvalidRequestError
-from coordinator.store import Store
-from coordinator.tables import ApiToken, EnrollmentTokenRow, Participant
+from coordinator.identity import pki
+from coordinator.store.database import Store
+from coordinator.store.tables import ApiToken, EnrollmentTokenRow, Participant
 
 DEFAULT_TOKEN_TTL = timedelta(hours=24)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.identity import make_participant_id
-from coordinator.client import GatewayClient
+from coordinator.client.gateway import GatewayClient
 
 
 def factory_id(index: int) -> str:

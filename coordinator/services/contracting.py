@@ -16,7 +16,8 @@ from contracts.exceptions import ContractsError
 from contracts.negotiation import Event as Move
 from contracts.negotiation import Stage
 from contracts.offers import DatasetOffer, validate_offer
-from contracts.signing import PartySignature, countersign, verify_signature
+from contracts.signatures import PartySignature
+from contracts.signing import countersign, verify_signature
 from coordinator.audit.trail import OPERATOR, Event
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import (
@@ -25,7 +26,7 @@ from coordinator.exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
-from coordinator.tables import OfferRow
+from coordinator.store.tables import OfferRow
 from proto.dataspace.v1 import node_service_pb2 as pb
 
 

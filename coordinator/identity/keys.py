@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.enrollment import hash_secret
 from contracts.identity import Role
-from coordinator import pki
-from coordinator.store import Store
-from coordinator.tables import ApiToken
+from coordinator.identity import pki
+from coordinator.store.database import Store
+from coordinator.store.tables import ApiToken
 from protocols.tlog.note import NoteSigner
 
 OPERATOR_ID = "operator"
@@ -96,15 +95,3 @@ def ensure_operator_token(data_dir: Path, store: Store, now: datetime) -> str:
     )
     pki.write_private(path, token.encode())
     return token
-
-
-def write_endpoints(data_dir: Path, *, grpc_target: str, http_url: str) -> None:
-    """Tell local tools (CLI, demo, tests) where this coordinator listens once its ports are bound."""
-    tmp = data_dir / "endpoints.json.tmp"
-    tmp.write_text(json.dumps({"grpc_target": grpc_target, "http_url": http_url}))
-    tmp.replace(data_dir / "endpoints.json")
-
-
-def read_endpoints(data_dir: Path) -> dict[str, str]:
-    data: dict[str, str] = json.loads((data_dir / "endpoints.json").read_text())
-    return data

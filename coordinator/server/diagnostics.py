@@ -15,9 +15,9 @@ import numpy as np
 
 from contracts.diagnostics import DiagnosticSpec, expected_sum
 from coordinator.audit.trail import Event
-from coordinator.context import CoordinatorContext
 from coordinator.exceptions import ConflictError
-from coordinator.run_channel import RunChannel
+from coordinator.server.run_channel import RunChannel
+from coordinator.server.runtime import ServerContext
 from protocols import fixedpoint
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.messages import MaskedInput
@@ -25,7 +25,7 @@ from protocols.secagg.messages import MaskedInput
 OPERATOR = "operator"
 
 
-async def run_diagnostic(ctx: CoordinatorContext, spec: DiagnosticSpec) -> dict[str, Any]:
+async def run_diagnostic(ctx: ServerContext, spec: DiagnosticSpec) -> dict[str, Any]:
     connected = [s.participant_id for s in ctx.sessions.connected()]
     wanted = spec.participants or len(connected)
     if len(connected) < max(wanted, 2):

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from coordinator.bootstrap import read_endpoints
-from coordinator.client import GatewayClient, GatewayError
+from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.settings import read_endpoints
 from protocols.tlog.exceptions import TamperError
 
 app = typer.Typer(
@@ -93,7 +93,7 @@ def serve(
     ] = None,
 ) -> None:
     """Run the node gRPC service, the gateway and the job orchestrator."""
-    from coordinator.server import serve as run_server
+    from coordinator.server.serve import serve as run_server
     from coordinator.settings import CoordinatorSettings
 
     logging.basicConfig(
@@ -134,7 +134,7 @@ def enroll_buyer(
     """Redeem a buyer's enrollment token: create the contract-signing key here, print the API token."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from coordinator.pki import write_private
+    from coordinator.identity.pki import write_private
 
     if key_file.exists():
         err_console.print(f"[red]error[/red] {key_file} exists; choose another --key-file")
@@ -333,7 +333,7 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Start a coordinator and N factories on this machine, run joint analyses, check them."""
-    from coordinator.demo import run_demo
+    from coordinator.localspace.demo import run_demo
 
     raise typer.Exit(run_demo(workdir=workdir, n_nodes=nodes, rows=rows, as_json=as_json))
 
@@ -353,7 +353,7 @@ def audit_verify(
     database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
 ) -> None:
     """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
-    from coordinator.audit_cli import read_trusted, verify_local, verify_remote
+    from coordinator.client.audit import read_trusted, verify_local, verify_remote
 
     try:
         kept = read_trusted(trusted or [])
@@ -386,7 +386,7 @@ def audit_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a readable trail of everything that happened to a job, a contract or a participant."""
-    from coordinator.audit_cli import local_entries, render_trail
+    from coordinator.client.audit import local_entries, render_trail
 
     named = (("job", job), ("contract", contract), ("participant", participant))
     subject = next((f"{kind}:{value}" for kind, value in named if value), None)

@@ -17,12 +17,12 @@ from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.negotiation import Stage
 from contracts.policy import JobRequest, evaluate_policy
-from coordinator import contracting
-from coordinator.context import CoordinatorContext
-from coordinator.datasets import dataset_schema
 from coordinator.faults import CoordinatorFault
-from coordinator.run_channel import RunChannel, RunFailed
-from coordinator.tables import Job
+from coordinator.server.run_channel import RunChannel, RunFailed
+from coordinator.server.runtime import ServerContext
+from coordinator.services import contracting
+from coordinator.services.datasets import dataset_schema
+from coordinator.store.tables import Job
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
 
@@ -37,7 +37,7 @@ class RunOutcome:
 
 
 class JobRun:
-    def __init__(self, ctx: CoordinatorContext, job: Job) -> None:
+    def __init__(self, ctx: ServerContext, job: Job) -> None:
         self.ctx, self.job = ctx, job
         self.spec = JobSpec.model_validate_json(job.spec_json)
         self.participants: list[str] = []
@@ -108,7 +108,7 @@ class JobRun:
 
 
 async def wait_for_participants(
-    ctx: CoordinatorContext, holders: list[str], minimum: int, dataset: str
+    ctx: ServerContext, holders: list[str], minimum: int, dataset: str
 ) -> list[str]:
     """Connected holders of the dataset; wait a little for late nodes before giving up."""
     deadline = time.monotonic() + ctx.settings.participant_wait_s

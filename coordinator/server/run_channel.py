@@ -20,10 +20,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.tickets import JobTicket, sign_ticket
-from coordinator import serde
-from coordinator.context import CoordinatorContext
 from coordinator.faults import CoordinatorFault
-from coordinator.sessions import Disconnected, InboxItem
+from coordinator.server import serde
+from coordinator.server.runtime import ServerContext
+from coordinator.server.sessions import Disconnected, InboxItem
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
 from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
@@ -87,7 +87,7 @@ def threshold_for(n: int, min_participants: int) -> int:
 
 
 class RunChannel:
-    def __init__(self, ctx: CoordinatorContext, job_id: str, buyer: str) -> None:
+    def __init__(self, ctx: ServerContext, job_id: str, buyer: str) -> None:
         self.ctx, self.job_id, self.buyer = ctx, job_id, buyer
         self.run_id = "run_" + uuid.uuid4().hex
         self.refusals: dict[str, str] = {}

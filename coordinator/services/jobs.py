@@ -6,15 +6,16 @@ import json
 import uuid
 from typing import Any
 
+from contracts.enforcement import evaluate
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
-from contracts.policy import JobRequest, Usage, evaluate
-from coordinator import contracting
+from contracts.policy import JobRequest, Usage
 from coordinator.audit.trail import COORDINATOR, Event
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError, PolicyViolationError
 from coordinator.faults import CoordinatorFault
-from coordinator.tables import Job, JobState
+from coordinator.services import contracting
+from coordinator.store.tables import Job, JobState
 
 
 def submit_job(

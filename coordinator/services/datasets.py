@@ -6,7 +6,7 @@ from collections import Counter
 
 from contracts.schema import DatasetSchema
 from coordinator.exceptions import InvalidRequestError
-from coordinator.store import Store
+from coordinator.store.database import Store
 
 
 def dataset_schema(store: Store, dataset: str) -> tuple[DatasetSchema, list[str]]:

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.schema import DatasetSchema
-from coordinator.audit_cli import render_trail, verify_local
-from coordinator.client import GatewayClient, GatewayError
-from coordinator.demo_check import compare, pooled_answer, read_pooled
-from coordinator.localspace import BUYER_ID, LocalSpace
+from coordinator.client.audit import render_trail, verify_local
+from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.harness import BUYER_ID, LocalSpace
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
@@ -14,13 +15,15 @@ import uvicorn
 from coordinator.api.app import create_app
 from coordinator.audit.store import AuditLog
 from coordinator.audit.trail import AuditTrail
-from coordinator.bootstrap import ensure_operator_token, load_or_create_keys, write_endpoints
-from coordinator.context import CoordinatorContext, utc_now
-from coordinator.node_service import NodeService
-from coordinator.orchestrator import Orchestrator
-from coordinator.settings import CoordinatorSettings
-from coordinator.store import Store, make_engine
-from coordinator.witnesses import run_checkpointer
+from coordinator.context import utc_now
+from coordinator.identity.keys import ensure_operator_token, load_or_create_keys
+from coordinator.server.diagnostics import run_diagnostic
+from coordinator.server.node_service import NodeService
+from coordinator.server.orchestrator import Orchestrator
+from coordinator.server.runtime import ServerContext
+from coordinator.server.witnesses import run_checkpointer
+from coordinator.settings import CoordinatorSettings, write_endpoints
+from coordinator.store.database import Store, make_engine
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
@@ -38,14 +41,16 @@ GRPC_OPTIONS = [
 ]
 
 
-def build_context(settings: CoordinatorSettings) -> CoordinatorContext:
+def build_context(settings: CoordinatorSettings) -> ServerContext:
     now = utc_now()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(make_engine(settings.database_url, settings.data_dir))
     keys = load_or_create_keys(settings.data_dir, settings.advertise_hosts, now)
     ensure_operator_token(settings.data_dir, store, now)
     audit = AuditTrail(AuditLog(store.engine, keys.log_signer.name, keys.log_signer), utc_now)
-    return CoordinatorContext(settings=settings, store=store, keys=keys, audit=audit)
+    context = ServerContext(settings=settings, store=store, keys=keys, audit=audit)
+    context.run_diagnostic = functools.partial(run_diagnostic, context)
+    return context
 
 
 async def serve(settings: CoordinatorSettings) -> None:

@@ -1,0 +1,1 @@
+"""Application logic the gateway and the server share: jobs, contracting, datasets."""
