@@ -35,6 +35,7 @@ from contracts.policy import (
     SetConstraint,
     TimeConstraint,
 )
+from contracts.privacy import PrivacyTerms, strictest_terms
 from contracts.schema import DatasetSchema, FieldSpec, FieldType
 from contracts.signatures import PartySignature
 from contracts.vocabulary import DOMESTIC_REGION, ConstraintName
@@ -60,6 +61,7 @@ class Terms(BaseModel):
     grades: dict[str, Grade]
     offers: tuple[OfferRef, ...]
     policy: Policy
+    privacy: PrivacyTerms = Field(default_factory=PrivacyTerms)
 
 
 class ProviderPart(BaseModel):
@@ -166,6 +168,7 @@ def compile_terms(
         grades={f.name: strictest(o.grades[f.name] for o in offers) for f in fields},
         offers=tuple(OfferRef(offer_id=o.offer_id, provider=o.provider, price=o.price) for o in offers),
         policy=policy,
+        privacy=strictest_terms([o.privacy for o in offers]),
     )
 
 

@@ -2,11 +2,14 @@
 
 Only the sum over all contributing factories reaches this code: it reads the layout of
 ``contracts.jobspec.vector_layout`` back (undoing the centring) and never sees a single factory's vector.
+Each cell is released or withheld by ``contracts.privacy.decide_cells``; with differential privacy the
+figures come from noised sums, and each states its expected error.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,7 @@ from numpy.typing import NDArray
 
 from contracts.exceptions import AnalysisError, SingularMatrixError
 from contracts.jobspec import JobKind, JobSpec, VectorLayout, vector_layout
+from contracts.privacy import CellDecision, NoiseReport, ReleaseRules, decide_cells
 from contracts.schema import DatasetSchema
 
 FloatArray = NDArray[np.float64]
@@ -23,32 +27,51 @@ FloatArray = NDArray[np.float64]
 MAX_CONDITION = 1e12
 # Counts arrive through fixed-point aggregation, so they are exact integers up to decoding slack.
 _COUNT_SLACK = 1e-3
+# Replicates of the parametric bootstrap that turns noise scales into the error of each derived figure.
+ERROR_REPLICATES = 200
 
 
-def finalize(spec: JobSpec, schema: DatasetSchema, summed: NDArray[Any], contributors: int) -> dict[str, Any]:
-    """Compute the result of ``spec`` from the vector summed over ``contributors`` factories."""
+def finalize(
+    spec: JobSpec,
+    schema: DatasetSchema,
+    summed: NDArray[Any],
+    rules: ReleaseRules,
+    noise: NoiseReport | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, Any]:
+    """Compute the result of ``spec`` from the vector summed over the contributing factories."""
     layout = vector_layout(spec, schema)
     vector = _checked_vector(summed, layout)
-    if contributors < spec.min_participants:
-        raise AnalysisError(
-            f"{contributors} contributors, the job needs at least {spec.min_participants}",
-            code="too_few_participants",
-            details={"contributors": contributors, "min_participants": spec.min_participants},
-        )
-    result: dict[str, Any] = {"kind": spec.kind.value, "dataset": spec.dataset, "contributors": contributors}
+    if noise is None:
+        _check_counts(layout, vector)
+    decisions = decide_cells(layout, vector, rules)
+    released = [d.contributors for row in decisions for d in row if d.released]
+    result: dict[str, Any] = {
+        "kind": spec.kind.value,
+        "dataset": spec.dataset,
+        "contributors": min(released, default=0),
+    }
+    if noise is not None:
+        result["privacy"] = noise.summary()
+    stats = _Statistics(spec, layout, noise, rng or np.random.default_rng())
     if spec.kind is JobKind.LINEAR_REGRESSION:
-        return result | _regression(spec, layout, vector)
+        decision = decisions[0][0]
+        if not decision.released:
+            return result | {"target": spec.target, "features": list(spec.features)} | _withheld(decision)
+        return result | stats.regression(vector)
     if spec.field is not None:
         result |= {"field": spec.field, "unit": schema.field(spec.field).unit}
     if spec.kind is JobKind.HISTOGRAM:
         result["edges"] = [float(e) for e in spec.bins or []]
     result["group_by"] = spec.group_by
-    centre = layout.centres.get(spec.field or "", 0.0)
     result["groups"] = [
-        {"group": group} | _group_statistics(spec.kind, vector[layout.group_slice(i)], centre)
-        for i, group in enumerate(layout.groups)
+        {"group": group} | stats.group(vector, i, decisions[i]) for i, group in enumerate(layout.groups)
     ]
     return result
+
+
+def _withheld(decision: CellDecision) -> dict[str, Any]:
+    return {"suppressed": True, "reason": decision.reason, "code": decision.code}
 
 
 def _checked_vector(summed: NDArray[Any], layout: VectorLayout) -> FloatArray:
@@ -64,8 +87,21 @@ def _checked_vector(summed: NDArray[Any], layout: VectorLayout) -> FloatArray:
     return vector
 
 
-def _count(value: float) -> int:
+def _check_counts(layout: VectorLayout, vector: FloatArray) -> None:
+    """Row counts and cohort indicators of an exact sum are non-negative integers."""
+    for group in range(len(layout.groups)):
+        terms = layout.group_slice(group)
+        for cell in layout.cells:
+            _count(float(vector[terms.start + cell.rows_term]))
+        for indicator in vector[layout.indicator_slice(group)]:
+            _count(float(indicator))
+
+
+def _count(value: float, noised: bool = False) -> int:
+    """An aggregated count; a noised one is rounded and kept non-negative (post-processing)."""
     rounded = round(value)
+    if noised:
+        return max(rounded, 0)
     if rounded < 0 or abs(value - rounded) > _COUNT_SLACK:
         raise AnalysisError(
             f"aggregated count {value!r} is not a non-negative integer",
@@ -81,13 +117,11 @@ def _num(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _group_statistics(kind: JobKind, v: FloatArray, centre: float) -> dict[str, Any]:
-    n = _count(float(v[0]))
+def moments(kind: JobKind, v: FloatArray, centre: float, noised: bool = False) -> dict[str, Any]:
+    """Count, sum, mean or variance of one group from its terms (moments about ``centre``)."""
+    n = _count(float(v[0]), noised)
     if kind is JobKind.COUNT:
         return {"n": n}
-    if kind is JobKind.HISTOGRAM:
-        counts = [_count(float(c)) for c in v[1:]]
-        return {"n": n, "counts": counts, "out_of_range": max(n - sum(counts), 0)}
     mean_offset = float(v[1]) / n if n else math.nan
     if kind is JobKind.SUM:
         return {"n": n, "sum": _num(float(v[1]) + n * centre) if n else None}
@@ -97,7 +131,7 @@ def _group_statistics(kind: JobKind, v: FloatArray, centre: float) -> dict[str, 
     variance = None
     if n >= 2:
         # Sum of squared deviations from the mean, from moments about the centre; centring keeps the
-        # cancellation small, and fixed-point noise can push it a hair below zero.
+        # cancellation small, and fixed-point or privacy noise can push it below zero.
         m2 = max(float(v[2]) - float(v[1]) * mean_offset, 0.0)
         variance = m2 / (n - 1)
     return {
@@ -106,6 +140,90 @@ def _group_statistics(kind: JobKind, v: FloatArray, centre: float) -> dict[str, 
         "variance": _num(variance) if variance is not None else None,
         "std": _num(math.sqrt(variance)) if variance is not None else None,
     }
+
+
+class _Statistics:
+    """The released figures of each group or of the fit, with their expected error under noise."""
+
+    def __init__(
+        self, spec: JobSpec, layout: VectorLayout, noise: NoiseReport | None, rng: np.random.Generator
+    ) -> None:
+        self.spec, self.layout, self.noise, self.rng = spec, layout, noise, rng
+        self.centre = layout.centres.get(spec.field or "", 0.0)
+
+    @property
+    def noised(self) -> bool:
+        return self.noise is not None
+
+    def group(self, vector: FloatArray, index: int, decisions: list[CellDecision]) -> dict[str, Any]:
+        terms = self.layout.group_slice(index)
+        if self.spec.kind is JobKind.HISTOGRAM:
+            return self._histogram(vector[terms], decisions, terms)
+        decision = decisions[0]
+        if not decision.released:
+            return _withheld(decision)
+        kind, centre, noised = self.spec.kind, self.centre, self.noised
+        figures = {"contributors": decision.contributors} | moments(kind, vector[terms], centre, noised)
+        if self.noise is not None:
+            figures["error"] = self._errors(
+                lambda v: moments(kind, v, centre, True), vector[terms], self.noise.std[terms]
+            )
+        return figures
+
+    def _histogram(self, v: FloatArray, decisions: list[CellDecision], terms: slice) -> dict[str, Any]:
+        cells = [
+            _count(float(c), self.noised) if d.released else None for c, d in zip(v, decisions, strict=True)
+        ]
+        withheld = [
+            {"cell": cell.label, "reason": d.reason, "code": d.code}
+            for cell, d in zip(self.layout.cells, decisions, strict=True)
+            if not d.released
+        ]
+        released = [d.contributors for d in decisions if d.released]
+        figures: dict[str, Any] = {
+            "contributors": min(released, default=0),
+            "n": None if withheld else sum(c or 0 for c in cells),
+            "counts": cells[1:],
+            "out_of_range": cells[0],
+        }
+        if withheld:
+            figures["withheld"] = withheld
+        if self.noise is not None:
+            figures["error"] = {"count": float(self.noise.std[terms][0])}
+        return figures
+
+    def regression(self, vector: FloatArray) -> dict[str, Any]:
+        terms = self.layout.group_slice(0)
+        fit = _regression(self.spec, self.layout, vector[terms], self.noised)
+        fit["contributors"] = max(round(float(vector[self.layout.indicator_slice(0)][0])), 0)
+        if self.noise is not None:
+            errors = self._errors(
+                lambda v: _flat_fit(_regression(self.spec, self.layout, v, True)),
+                vector[terms],
+                self.noise.std[terms],
+            )
+            fit["error"] = errors
+        return fit
+
+    def _errors(
+        self, figures_of: Callable[[FloatArray], dict[str, Any]], v: FloatArray, std: FloatArray
+    ) -> dict[str, float]:
+        """Parametric bootstrap: the spread of each figure when the noise is drawn again around ``v``."""
+        samples: dict[str, list[float]] = {}
+        for _ in range(ERROR_REPLICATES):
+            try:
+                replicate = figures_of(v + self.rng.normal(0.0, 1.0, v.shape) * std)
+            except AnalysisError:
+                continue
+            for key, value in replicate.items():
+                if isinstance(value, int | float) and value is not None and math.isfinite(value):
+                    samples.setdefault(key, []).append(float(value))
+        return {key: float(np.std(values)) for key, values in samples.items() if len(values) > 1}
+
+
+def _flat_fit(fit: dict[str, Any]) -> dict[str, Any]:
+    flat = {f"coefficient:{k}": v for k, v in fit["coefficients"].items()}
+    return flat | {"r_squared": fit["r_squared"], "n": fit["n"]}
 
 
 def _normal_equations(p: int, v: FloatArray) -> tuple[FloatArray, FloatArray, float]:
@@ -143,11 +261,11 @@ def _solve(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray]:
     return inverse @ b, inverse
 
 
-def _regression(spec: JobSpec, layout: VectorLayout, v: FloatArray) -> dict[str, Any]:
+def _regression(spec: JobSpec, layout: VectorLayout, v: FloatArray, noised: bool = False) -> dict[str, Any]:
     features, target = list(spec.features), spec.target or ""
     p = len(features)
     a, b, ww = _normal_equations(p, v)
-    n = _count(float(a[0, 0]))
+    n = _count(float(a[0, 0]), noised)
     beta, inverse = _solve(a, b)
     centres = np.array([layout.centres[f] for f in features])
     # w - c_y = beta0 + Σ beta_j (x_j - c_j)  =>  intercept for the raw variables shifts by c_y - beta·c.

@@ -11,8 +11,18 @@ from datetime import datetime
 
 from contracts.agreement import Contract
 from contracts.exceptions import SignatureError
+from contracts.jobspec import JobSpec
 from contracts.negotiation import Stage
-from contracts.policy import Decision, JobRequest, Reason, Usage, evaluate_policy, make_reason
+from contracts.policy import (
+    Decision,
+    JobRequest,
+    NumberConstraint,
+    Reason,
+    Usage,
+    evaluate_policy,
+    make_reason,
+)
+from contracts.privacy import ReleaseRules
 from contracts.signatures import PublicKeyLike
 from contracts.signing import verify_signature
 from contracts.vocabulary import ConstraintName
@@ -81,3 +91,28 @@ def _signature_reasons(
     except SignatureError as exc:
         return [make_reason(ConstraintName.SIGNATURE, exc.message, **exc.details)]
     return []
+
+
+def number_limit(contract: Contract, name: ConstraintName) -> float | None:
+    """The strictest limit the contract sets on ``name`` (query count, epsilon budget, min cohort), if any."""
+    found = [
+        constraint
+        for permission in contract.terms.policy.permissions
+        for constraint in permission.constraints
+        if isinstance(constraint, NumberConstraint) and constraint.left_operand is name
+    ]
+    if not found:
+        return None
+    values = [c.right_operand for c in found]
+    return min(values) if found[0].operator == "lteq" else max(values)
+
+
+def release_rules(contract: Contract, spec: JobSpec) -> ReleaseRules:
+    """The cell minimums a result of ``spec`` is released under: the contract's, or the job's if stricter."""
+    cohort = number_limit(contract, ConstraintName.MIN_COHORT) or 0
+    privacy = contract.terms.privacy
+    return ReleaseRules(
+        min_cohort=max(int(cohort), spec.min_participants),
+        min_cell_rows=privacy.min_cell_rows,
+        min_rows_per_factory=privacy.min_rows_per_factory,
+    )

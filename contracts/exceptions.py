@@ -60,6 +60,7 @@ class SpecErrorCode(StrEnum):
     BAD_FEATURES = "bad_features"
     BAD_FILTER_OP = "bad_filter_op"
     BAD_FILTER_VALUE = "bad_filter_value"
+    FILTER_GRANULARITY = "filter_granularity"  # finer than the step or resolution the offer allows
     VECTOR_TOO_LONG = "vector_too_long"
 
 

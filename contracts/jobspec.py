@@ -49,12 +49,15 @@ class JobKind(StrEnum):
     LINEAR_REGRESSION = "linear_regression"
 
 
-# Which operators make sense for which field type; text fields are never usable in a job.
+# Which operators make sense for which field type; text fields are never usable in a job. Numbers and
+# timestamps take ranges only, with values on the offer's grid: an equality (eq, ne, in) could pin single
+# rows, and ``sum(all) - sum(x ne v)`` would isolate them.
+_RANGE_OPS = frozenset({FilterOp.LT, FilterOp.LE, FilterOp.GT, FilterOp.GE, FilterOp.BETWEEN})
 _OPS_BY_TYPE: dict[FieldType, frozenset[FilterOp]] = {
-    FieldType.NUMBER: frozenset(FilterOp),
-    FieldType.INTEGER: frozenset(FilterOp),
+    FieldType.NUMBER: _RANGE_OPS,
+    FieldType.INTEGER: _RANGE_OPS,
     FieldType.CATEGORY: frozenset({FilterOp.EQ, FilterOp.NE, FilterOp.IN}),
-    FieldType.TIMESTAMP: frozenset(FilterOp) - {FilterOp.IN},
+    FieldType.TIMESTAMP: _RANGE_OPS,
 }
 _MEASURE_KINDS = frozenset({JobKind.SUM, JobKind.MEAN, JobKind.VARIANCE, JobKind.HISTOGRAM})
 
@@ -64,7 +67,9 @@ class Filter(BaseModel):
 
     Values: a number or an ISO-8601 timestamp string for comparisons on numeric or timestamp fields, a
     declared category for ``eq``/``ne`` on category fields, a list for ``in`` and a ``[lo, hi]`` pair
-    (inclusive) for ``between``.
+    (inclusive) for ``between``. Numeric and timestamp fields take ranges only (``lt``, ``le``, ``gt``,
+    ``ge``, ``between``), with values on the grid the schema declares (``FieldSpec.filter_granularity``),
+    and compare whole granules: see ``node.local_compute``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -100,6 +105,9 @@ class JobSpec(BaseModel):
     # other's exactly, so three is the floor.
     min_participants: int = Field(default=3, ge=3, le=10_000)
     precision_bits: int = Field(default=16, ge=0, le=48)
+    # Differential privacy: this job's share of the contract's epsilon budget (at the contract's delta).
+    # Without it the figures are exact, which a contract carrying a budget refuses.
+    epsilon: float | None = Field(default=None, gt=0, le=10, allow_inf_nan=False)
 
     def measured_fields(self) -> list[str]:
         """Fields whose values enter the statistics (not counting group-by and filters)."""
@@ -129,7 +137,8 @@ def parse_timestamp(value: str) -> datetime:
 class Term:
     """One statistic per group: the sum over eligible rows of a product of centred fields or a bin indicator.
 
-    ``factors == ()`` with no bin is the row count ``n``.
+    ``factors == ()`` with no bin is the row count ``n``; with ``outside`` it counts the rows outside a
+    histogram's edges.
     """
 
     factors: tuple[str, ...] = ()
@@ -137,12 +146,15 @@ class Term:
     bin_lo: float = 0.0
     bin_hi: float = 0.0
     bin_closed: bool = False  # numpy closes the last histogram bin on the right
+    outside: bool = False
 
     @property
     def label(self) -> str:
         if self.bin_field is not None:
             right = "]" if self.bin_closed else ")"
             return f"bin({self.bin_field} in [{self.bin_lo:g},{self.bin_hi:g}{right})"
+        if self.outside:
+            return "outside"
         if not self.factors:
             return "n"
         if len(self.factors) == 2 and self.factors[0] == self.factors[1]:
@@ -151,8 +163,24 @@ class Term:
 
 
 @dataclasses.dataclass(frozen=True)
+class Cell:
+    """A released figure: terms that are released (or withheld) together, one group at a time.
+
+    ``rows_term`` counts the rows behind the cell; a factory contributes the cell only when it has at least
+    the contract's ``min_rows_per_factory`` of them, and says so with a 0/1 indicator summed securely.
+    """
+
+    terms: tuple[int, ...]
+    rows_term: int
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
 class VectorLayout:
-    """Order and meaning of the float64 vector: ``terms`` repeated for each group, group-major."""
+    """Order and meaning of the float64 vector, group-major.
+
+    Each group holds its ``terms``, then one cohort indicator per cell.
+    """
 
     kind: JobKind
     group_by: str | None
@@ -161,37 +189,50 @@ class VectorLayout:
     centres: dict[str, float] = dataclasses.field(hash=False)
     # Largest absolute contribution one row can make to each term (after clipping), for overflow planning.
     term_row_bounds: tuple[float, ...] = ()
+    cells: tuple[Cell, ...] = ()
 
     @property
     def per_group(self) -> int:
-        return len(self.terms)
+        return len(self.terms) + len(self.cells)
 
     @property
     def length(self) -> int:
-        return len(self.groups) * len(self.terms)
+        return len(self.groups) * self.per_group
 
     def __len__(self) -> int:
         return self.length
 
     @property
     def names(self) -> tuple[str, ...]:
+        labels = [term.label for term in self.terms] + [f"cohort({cell.label})" for cell in self.cells]
         return tuple(
-            term.label if group is None else f"{term.label}[{self.group_by}={group}]"
+            label if group is None else f"{label}[{self.group_by}={group}]"
             for group in self.groups
-            for term in self.terms
+            for label in labels
         )
 
     @property
     def row_bounds(self) -> tuple[float, ...]:
-        """``term_row_bounds`` for the whole vector (one row falls into one group only)."""
-        return self.term_row_bounds * len(self.groups)
+        """Per-row bounds for the whole vector (one row falls into one group only; an indicator is 0 or 1)."""
+        return (self.term_row_bounds + (1.0,) * len(self.cells)) * len(self.groups)
+
+    @property
+    def terms_touched_by_a_row(self) -> int:
+        """How many terms of its group one row can change: one bin of a histogram, every term otherwise."""
+        return 1 if self.kind is JobKind.HISTOGRAM else len(self.terms)
 
     def index(self, name: str) -> int:
         return self.names.index(name)
 
     def group_slice(self, group_index: int) -> slice:
+        """The statistics of one group (without its indicators)."""
         start = group_index * self.per_group
-        return slice(start, start + self.per_group)
+        return slice(start, start + len(self.terms))
+
+    def indicator_slice(self, group_index: int) -> slice:
+        """The cohort indicators of one group, one per cell."""
+        start = group_index * self.per_group + len(self.terms)
+        return slice(start, start + len(self.cells))
 
 
 def vector_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
@@ -215,7 +256,19 @@ def _build_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
         terms=terms,
         centres={f.name: f.centre for f in measured},
         term_row_bounds=bounds,
+        cells=_cells(spec.kind, terms),
     )
+
+
+def _cells(kind: JobKind, terms: tuple[Term, ...]) -> tuple[Cell, ...]:
+    """How the terms of one group are released.
+
+    A histogram releases each bin (and the rows outside the edges) as its own cell; every other kind
+    releases a group's statistics together, and a regression is one cell.
+    """
+    if kind is JobKind.HISTOGRAM:
+        return tuple(Cell(terms=(i,), rows_term=i, label=term.label) for i, term in enumerate(terms))
+    return (Cell(terms=tuple(range(len(terms))), rows_term=0, label=str(kind)),)
 
 
 def _terms(spec: JobSpec) -> tuple[Term, ...]:
@@ -223,7 +276,8 @@ def _terms(spec: JobSpec) -> tuple[Term, ...]:
     if spec.kind is JobKind.COUNT:
         return (count,)
     if spec.kind is JobKind.HISTOGRAM:
-        return (count, *_bin_terms(spec.field or "", spec.bins or []))
+        # Rows outside the edges, not the group's total: a total next to withheld bins would give them away.
+        return (Term(outside=True), *_bin_terms(spec.field or "", spec.bins or []))
     if spec.kind is JobKind.LINEAR_REGRESSION:
         return (count, *_regression_terms(spec.features, spec.target or ""))
     x = spec.field or ""
@@ -376,6 +430,8 @@ def _check_features(features: Sequence[str], target: str) -> None:
 
 def _check_filter(item: Filter, field: FieldSpec) -> None:
     if item.op not in _OPS_BY_TYPE[field.type]:
+        if field.filter_granularity is not None:
+            raise _granularity_error(item, field, f"{item.op} is refused")
         raise JobSpecError(
             SpecErrorCode.BAD_FILTER_OP,
             f"operator {item.op} does not apply to {field.type} field {field.name!r}",
@@ -392,6 +448,9 @@ def _check_filter(item: Filter, field: FieldSpec) -> None:
             op=item.op,
             value=item.value,
         )
+    problem = _grid_problem(item, field)
+    if problem:
+        raise _granularity_error(item, field, problem)
 
 
 def _filter_value_problem(item: Filter, field: FieldSpec) -> str | None:
@@ -431,3 +490,38 @@ def _ordered(lo: FilterScalar, hi: FilterScalar, field: FieldSpec) -> bool:
     if field.type is FieldType.TIMESTAMP:
         return parse_timestamp(str(lo)) <= parse_timestamp(str(hi))
     return float(lo) <= float(hi)
+
+
+def _grid_problem(item: Filter, field: FieldSpec) -> str | None:
+    """Why a value of a well-formed range filter is off the field's grid (None if all values are on it)."""
+    for value in item.value if isinstance(item.value, list) else [item.value]:
+        if field.type is FieldType.TIMESTAMP:
+            resolution = field.effective_filter_resolution
+            if not _at_start_of(parse_timestamp(str(value)), resolution):
+                return f"{value!r} is not at the start of a {resolution}"
+        elif field.type.is_numeric and field.grid_point(float(value)) is None:
+            return f"{value!r} is not on the grid"
+    return None
+
+
+def _at_start_of(stamp: datetime, resolution: str) -> bool:
+    on_the_hour = stamp.minute == stamp.second == stamp.microsecond == 0
+    return on_the_hour and (resolution == "hour" or stamp.hour == 0)
+
+
+def _granularity_error(item: Filter, field: FieldSpec, problem: str) -> JobSpecError:
+    if field.type is FieldType.TIMESTAMP:
+        resolution = field.effective_filter_resolution
+        start = "midnight" if resolution == "day" else "the whole hour"
+        allowed = f"by whole {resolution}s (lt, le, gt, ge or between, with values at {start})"
+    else:
+        step = f"{field.effective_filter_step:.12g}"
+        allowed = f"on a grid of step {step} (lt, le, gt, ge or between, with multiples of {step})"
+    return JobSpecError(
+        SpecErrorCode.FILTER_GRANULARITY,
+        f"filter on {field.name!r}: {problem}; the offer allows filters on {field.name!r} only {allowed}",
+        field=field.name,
+        op=item.op,
+        value=item.value,
+        granularity=field.filter_granularity,
+    )

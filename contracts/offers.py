@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from contracts.exceptions import OfferError, OfferErrorCode
 from contracts.jobspec import JobKind
+from contracts.privacy import PrivacyTerms
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
 from contracts.vocabulary import PURPOSES, TAGS
 
@@ -78,6 +79,7 @@ class DatasetOffer(BaseModel):
     min_cohort: int = Field(default=3, ge=3, le=10_000)
     max_jobs: int = Field(ge=1)
     epsilon_budget: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    privacy: PrivacyTerms = Field(default_factory=PrivacyTerms)
     not_before: AwareDatetime
     not_after: AwareDatetime
     price: Price
@@ -125,8 +127,17 @@ def _has_personal_tag(offer: DatasetOffer, name: str) -> bool:
 
 
 def _field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
-    # Every node clips and lays out statistics from these, so all offers must agree on them exactly.
-    return (spec.type, spec.unit, spec.min, spec.max, spec.categories, offer.tags.get(spec.name))
+    # Every node clips, filters and lays out statistics from these, so all offers must agree on them exactly;
+    # the granularity is compared as it takes effect, so an unset step equals its default written out.
+    return (
+        spec.type,
+        spec.unit,
+        spec.min,
+        spec.max,
+        spec.categories,
+        spec.filter_granularity,
+        offer.tags.get(spec.name),
+    )
 
 
 def common_usable_fields(offers: Sequence[DatasetOffer]) -> tuple[FieldSpec, ...]:

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contracts.jobspec import JobSpec
 from contracts.offers import Region
 from contracts.vocabulary import ConstraintName
+from protocols.dp.accounting import epsilon_for, rho_for
 
 
 class SetConstraint(BaseModel):
@@ -107,6 +108,8 @@ class JobRequest(BaseModel):
     region: Region
     factories: int = Field(ge=0)
     epsilon: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # The contract's delta: the epsilon budget is spent in zCDP and read back as (epsilon, delta)-DP.
+    delta: float = Field(default=1e-6, gt=0, lt=1, allow_inf_nan=False)
 
 
 class Usage(BaseModel):
@@ -115,7 +118,8 @@ class Usage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     jobs_run: int = Field(default=0, ge=0)
-    epsilon_spent: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    epsilon_spent: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # the jobs' epsilons, added up
+    rho_spent: float = Field(default=0.0, ge=0, allow_inf_nan=False)  # what the budget is charged in
 
 
 class Reason(BaseModel):
@@ -199,8 +203,7 @@ def _facts(request: JobRequest, usage: Usage | None, now: datetime) -> dict[Cons
     }
     if usage is not None:
         facts[ConstraintName.QUERY_COUNT] = float(usage.jobs_run + 1)
-        spent = None if request.epsilon is None else usage.epsilon_spent + request.epsilon
-        facts[ConstraintName.EPSILON_BUDGET] = spent
+        facts[ConstraintName.EPSILON_BUDGET] = epsilon_after(request, usage)
     return facts
 
 
@@ -259,3 +262,10 @@ def _check_time(constraint: TimeConstraint, now: datetime) -> Reason | None:
 def make_reason(constraint: str, message: str, **details: Any) -> Reason:
     """A ``Reason`` for ``constraint`` (a constraint or prohibition name, or a plain word)."""
     return Reason(constraint=str(constraint), message=message, details=details)
+
+
+def epsilon_after(request: JobRequest, usage: Usage) -> float | None:
+    """The contract's epsilon once this job ran: the zCDP costs compose by adding, read at the delta."""
+    if request.epsilon is None:
+        return None
+    return epsilon_for(usage.rho_spent + rho_for(request.epsilon, request.delta), request.delta)

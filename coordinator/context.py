@@ -19,6 +19,7 @@ from coordinator.identity.keys import CoordinatorKeys
 from coordinator.settings import CoordinatorSettings
 from coordinator.store.database import Store
 from proto.dataspace.v1 import node_service_pb2 as pb
+from protocols.dp.samplers import RandomSource, system_random
 
 
 def utc_now() -> datetime:
@@ -67,6 +68,8 @@ class CoordinatorContext:
     # Called (on the loop) with a contract id when that contract is revoked: in-flight jobs stop.
     on_revoked: list[Callable[[str], None]] = field(default_factory=list)
     run_diagnostic: DiagnosticRunner | None = None
+    # Central-mode differential-privacy noise; tests may pass a seeded source.
+    rng: RandomSource = field(default_factory=system_random)
 
     def contract_revoked(self, contract_id: str) -> None:
         for listener in self.on_revoked:

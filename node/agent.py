@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 
+from node.budget import BudgetLedger
 from node.config import load_config
 from node.contract_book import ContractBook
 from node.faults import configured_fault
@@ -189,6 +190,7 @@ async def run_agent(node_dir: Path) -> None:
             node_dir / "identity", identity.participant_id, NoteVerifier.from_key_string(identity.log_key)
         ),
         contracts=ContractBook(node_dir / "contracts"),
+        ledger=BudgetLedger(node_dir / "identity" / "budget.jsonl"),
         fault=configured_fault(),
     )
     stop = asyncio.Event()

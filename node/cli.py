@@ -127,6 +127,14 @@ def publish(
     min_cohort: Annotated[int, typer.Option(help="Fewest distinct factories in any result.")] = 3,
     max_jobs: Annotated[int, typer.Option(help="Most jobs a contract may run.")] = 100,
     epsilon: Annotated[float | None, typer.Option(help="Differential-privacy budget, if any.")] = None,
+    min_rows: Annotated[
+        int, typer.Option(help="Fewest rows of this factory behind any cell it contributes to.")
+    ] = 10,
+    min_cell_rows: Annotated[int, typer.Option(help="Fewest rows behind any released cell.")] = 30,
+    noise: Annotated[
+        str, typer.Option(help="Where DP noise is added: 'distributed' (by nodes) or 'central'.")
+    ] = "distributed",
+    delta: Annotated[float, typer.Option(help="The delta of the epsilon budget.")] = 1e-6,
     valid_days: Annotated[float, typer.Option(help="Days the offer stays valid.")] = 365,
     price: Annotated[str, typer.Option(help="Price in CNY.")] = "0",
     terms: Annotated[Path | None, typer.Option(help="JSON with field tags and grades.")] = None,
@@ -134,6 +142,7 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Publish a dataset offer: the public schema and the terms under which jobs may use it."""
+    from contracts.privacy import NoiseMode, PrivacyTerms
     from node.offers import OfferTerms
     from node.publishing import publish_offer
 
@@ -144,6 +153,12 @@ def publish(
         min_cohort=min_cohort,
         max_jobs=max_jobs,
         epsilon_budget=epsilon,
+        privacy=PrivacyTerms(
+            min_rows_per_factory=min_rows,
+            min_cell_rows=min_cell_rows,
+            noise_mode=NoiseMode(noise),
+            delta=delta,
+        ),
         valid_days=valid_days,
         price_cny=price,
     )

@@ -262,6 +262,10 @@ def _render_field(field: FieldSpec) -> str:
     lines.append(f"description = {_string(field.description)}")
     if field.type.is_numeric:
         lines += [f"min = {_number(field.lower, field)}", f"max = {_number(field.upper, field)}"]
+    if field.filter_step is not None:
+        lines.append(f"filter_step = {_number(field.filter_step, field)}")
+    if field.filter_resolution is not None:
+        lines.append(f"filter_resolution = {_string(field.filter_resolution)}")
     if field.categories is not None:
         lines.append(f"categories = [{', '.join(_string(c) for c in field.categories)}]")
     lines.append(f"personal = {'true' if field.personal else 'false'}")

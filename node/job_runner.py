@@ -21,8 +21,10 @@ from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
 from contracts.negotiation import Stage
 from contracts.policy import JobRequest
+from contracts.privacy import gate_cells
 from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
+from node.budget import BudgetLedger
 from node.config import NodeConfig
 from node.contract_book import ContractBook, Decision
 from node.exceptions import ConfigError, JobRefused
@@ -30,8 +32,10 @@ from node.faults import Fault, die_if, stall_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_vector
+from node.privacy import add_noise_share, plan_and_charge
 from node.witness import Witness
 from protocols import fixedpoint
+from protocols.dp.samplers import RandomSource, system_random
 from protocols.exceptions import FixedPointOverflowError
 from protocols.fixedpoint import RingArray
 from protocols.secagg import client
@@ -52,7 +56,9 @@ class NodeContext:
     clock: Callable[[], datetime]
     witness: Witness
     contracts: ContractBook
+    ledger: BudgetLedger
     fault: Fault = Fault.NONE
+    rng: RandomSource = field(default_factory=system_random)
 
 
 @dataclass
@@ -75,7 +81,7 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicke
     return ticket
 
 
-def check_job(ctx: NodeContext, ticket: JobTicket) -> JobSpec:
+def check_job(ctx: NodeContext, ticket: JobTicket) -> tuple[JobSpec, Contract]:
     """The job must be well-formed, allowed by the signed contract it names, and by local rules."""
     try:
         spec = JobSpec.model_validate(ticket.spec)
@@ -83,13 +89,13 @@ def check_job(ctx: NodeContext, ticket: JobTicket) -> JobSpec:
         raise JobRefused("invalid_spec", f"job spec is malformed: {exc}") from exc
     if ticket.contract is None:
         raise JobRefused("no_contract", "the job names no signed usage contract")
-    check_contract(ctx, ticket, spec)
+    contract = check_contract(ctx, ticket, spec)
     if not ctx.config.accepts(ticket.buyer, spec.kind):
         raise JobRefused("local_policy", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}")
-    return spec
+    return spec, contract
 
 
-def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> None:
+def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contract:
     """The node's own enforcement: its signature and the buyer's, not revoked, not expired, within terms."""
     try:
         contract = Contract.model_validate(ticket.contract)
@@ -118,6 +124,7 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> None:
         verify_countersignature(contract, ctx.identity.operator_key)
     except SignatureError as exc:
         raise JobRefused("signature", f"contract {contract.contract_id}: {exc}") from exc
+    return contract
 
 
 async def start_run(
@@ -131,7 +138,7 @@ async def start_run(
         encoded = synthetic_vector(diagnostic, ticket.participants.index(ctx.identity.participant_id))
         plaintext = diagnostic.protocol == "plaintext"
     else:
-        encoded = await _local_statistics(ctx, ticket, check_job(ctx, ticket))
+        encoded = await _local_statistics(ctx, ticket, *check_job(ctx, ticket))
     config = SecAggConfig(
         session_id=ticket.session_id_bytes(),
         participants=ticket.participants,
@@ -157,7 +164,9 @@ async def start_run(
     return RunState(ticket, state, encoded), message
 
 
-async def _local_statistics(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> RingArray:
+async def _local_statistics(
+    ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract
+) -> RingArray:
     try:
         dataset = ctx.config.dataset(spec.dataset)
     except ConfigError as exc:
@@ -170,8 +179,22 @@ async def _local_statistics(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) 
         raise JobRefused(
             "layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}"
         )
+    plan = plan_and_charge(ctx.ledger, ticket, spec, contract, layout)
     values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
-    return _encode(values, ticket)
+    # A cell this factory has too few rows for is left out, so no released figure can rest on a handful
+    # of its rows; the indicators tell the coordinator how many factories stand behind each cell.
+    gated = gate_cells(layout, values, contract.terms.privacy.min_rows_per_factory)
+    ctx.journal.record(
+        ctx.clock(),
+        "job_rows",
+        job_id=ticket.job_id,
+        filters=[item.model_dump(mode="json") for item in spec.filters],
+        matched_rows=gated.matched,
+        cells=gated.cells,
+        cells_contributed=gated.qualifying,
+        rows_contributed=gated.rows,
+    )
+    return add_noise_share(_encode(gated.vector, ticket), plan, layout, ctx.rng)
 
 
 def _encode(values: np.ndarray, ticket: JobTicket) -> RingArray:

@@ -7,7 +7,14 @@ The result follows ``contracts.jobspec.vector_layout`` exactly. Definition of th
 * numeric values are clipped to the declared ``[min, max]`` *before* anything else, filters included: the
   clipping is part of the statistic, and it bounds what a single row can contribute;
 * a row is eligible when none of the fields the job uses is NULL, every category field it uses holds a
-  declared category, and it passes all filters.
+  declared category, and it passes all filters;
+* a filter on a number or timestamp compares the *coarsened* value, so it keeps or drops whole granules of
+  the offer's grid, never part of one: a timestamp is truncated to the start of its day or hour
+  (``date_trunc``), a clipped number ``x`` becomes ``floor(x / step) * step``, where a quotient within
+  ``GRID_TOLERANCE`` of an integer counts as that integer (0.3 with step 0.1 starts granule 3, although
+  0.3 / 0.1 < 3 in binary floating point). Filter values lie on the grid (``validate_spec``), so with
+  whole days ``ts <= D`` keeps all of day D, ``ts < D`` none of it, and ``between [D1, D2]`` the whole
+  days D1 to D2; with step 20, ``x < 1600`` keeps values below 1600 and ``x <= 1600`` those below 1620.
 
 Filter values, bounds, centres, bin edges and categories reach SQL only as bound parameters; field names
 are schema identifiers (validated against a strict pattern) and are quoted as well.
@@ -34,7 +41,7 @@ from contracts.jobspec import (
     parse_timestamp,
     vector_layout,
 )
-from contracts.schema import DatasetSchema, FieldSpec, FieldType
+from contracts.schema import GRID_TOLERANCE, DatasetSchema, FieldSpec, FieldType
 from node.exceptions import LocalComputeError
 
 SourceFormat = Literal["csv", "parquet"]
@@ -199,7 +206,7 @@ def _clipped(field: FieldSpec, params: _Params) -> str:
 
 
 def _condition(item: Filter, field: FieldSpec, params: _Params) -> str:
-    name = quote(item.field)
+    name = _coarsened(field, params)
     values = [_parameter(v, field) for v in (item.value if isinstance(item.value, list) else [item.value])]
     if item.op is FilterOp.IN:
         return f"{name} IN ({params.bind_all(values)})"
@@ -208,11 +215,29 @@ def _condition(item: Filter, field: FieldSpec, params: _Params) -> str:
     return f"{name} {_COMPARISONS[item.op]} {params.bind(values[0])}"
 
 
+def _coarsened(field: FieldSpec, params: _Params) -> str:
+    """The value a filter on ``field`` compares: the start of its granule (see the module docstring)."""
+    name = quote(field.name)
+    if field.type is FieldType.TIMESTAMP:
+        return f"date_trunc({params.bind(field.effective_filter_resolution)}, {name})"
+    if not field.type.is_numeric:
+        return name
+    step, tolerance = params.bind(field.effective_filter_step), params.bind(GRID_TOLERANCE)
+    quotient = f"({name} / {step})"
+    nearest = f"round({quotient})"
+    on_grid = f"abs({quotient} - {nearest}) <= {tolerance} * greatest(1, abs({nearest}))"
+    return f"(CASE WHEN {on_grid} THEN {nearest} ELSE floor({quotient}) END * {step})"
+
+
 def _parameter(value: float | str, field: FieldSpec) -> Any:
     if field.type is FieldType.TIMESTAMP:
         return parse_timestamp(str(value))
     if field.type.is_numeric:
-        return float(value)
+        # The grid point itself, computed as SQL computes a granule's start, so the comparison is exact.
+        point = field.grid_point(float(value))
+        if point is None:  # validate_spec refuses such a filter before any SQL is built
+            raise LocalComputeError(f"filter value {value!r} is off the grid of {field.name!r}")
+        return point
     return str(value)
 
 
@@ -225,16 +250,16 @@ def _aggregate(term: Term, measured: list[str]) -> str:
 
 
 def _assemble(layout: VectorLayout, rows: list[tuple[Any, ...]]) -> NDArray[np.float64]:
+    """Place the query's rows in the layout; the cohort indicators stay 0 until the cells are gated."""
     vector = np.zeros(layout.length, dtype=np.float64)
     position = {group: i for i, group in enumerate(layout.groups)}
     for row in rows:
         group, values = (row[0], row[1:]) if layout.group_by else (None, row)
-        start = position[group] * layout.per_group
+        terms = layout.group_slice(position[group])
         if layout.kind is JobKind.HISTOGRAM:
             bin_index, count = values
-            vector[start] += count  # n counts rows outside the edges too
-            if bin_index is not None:
-                vector[start + 1 + bin_index] += count
+            # Term 0 counts the rows outside the edges, term 1 + i the rows of bin i.
+            vector[terms.start + (0 if bin_index is None else 1 + bin_index)] += count
         else:
-            vector[start : start + layout.per_group] = values
+            vector[terms] = values
     return vector

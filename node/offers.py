@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 
 from contracts.jobspec import JobKind
 from contracts.offers import DatasetOffer, Grade, Price, validate_offer
+from contracts.privacy import PrivacyTerms
 from contracts.schema import DatasetSchema, FieldType
 from node.config import NodeConfig
 
@@ -41,6 +42,7 @@ class OfferTerms:
     min_cohort: int = 3
     max_jobs: int = 100
     epsilon_budget: float | None = None
+    privacy: PrivacyTerms = field(default_factory=PrivacyTerms)
     valid_days: float = 365
     price_cny: str = "0"
 
@@ -80,6 +82,7 @@ def build_offer(
         min_cohort=terms.min_cohort,
         max_jobs=terms.max_jobs,
         epsilon_budget=terms.epsilon_budget,
+        privacy=terms.privacy,
         not_before=now,
         not_after=now + timedelta(days=terms.valid_days),
         price=Price(amount=Decimal(terms.price_cny), currency="CNY"),

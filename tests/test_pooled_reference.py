@@ -1,7 +1,9 @@
 """Federated result == result on the pooled rows, computed independently (csv module + numpy, no DuckDB).
 
 Four factories compute local vectors; their plain sum (what secure aggregation reveals) is finalised and
-compared with statistics computed directly on all rows, clipped to the declared bounds the same way.
+compared with statistics computed directly on all rows, clipped to the declared bounds the same way. Filters
+compare whole granules, computed here on their own: exact decimal floors for numbers, numpy day truncation
+for timestamps.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,8 @@ import numpy as np
 import pytest
 
 from contracts.analysis import finalize
-from contracts.jobspec import JobKind, JobSpec
+from contracts.jobspec import JobKind, JobSpec, vector_layout
+from contracts.privacy import ReleaseRules, gate_cells
 from contracts.schema import DatasetSchema, FieldType
 from node.local_compute import local_vector
 from node.sampledata import generate, profile_schema
@@ -24,6 +28,16 @@ from node.sampledata import generate, profile_schema
 SCHEMA = profile_schema("steel")
 DATASET = SCHEMA.name
 FACTORIES = [(11, 3000), (22, 2500), (33, 4000), (44, 3500)]  # (seed, rows)
+# The steel profile declares no granularity, so filters follow the defaults: whole days, and for numbers
+# the largest 1-2-5 x 10^k not above a tenth of the range, written out here rather than asked of the code.
+GRID_STEPS = {
+    "furnace_temp_c": Decimal(20),  # [1400, 1800]
+    "energy_kwh_per_t": Decimal(20),  # [300, 700]
+    "throughput_t_per_h": Decimal(50),  # [0, 500]
+    "defect_rate_pct": Decimal(10),  # [0, 100]
+    "scrap_ratio": Decimal("0.1"),  # [0, 1]
+    "cycle_time_min": Decimal(10),  # [10, 120]
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +72,7 @@ class Pool:
                 )
             else:
                 self.columns[field.name] = np.array([c if c != "" else None for c in cells], dtype=object)
+        self._granules: dict[str, np.ndarray] = {}
 
     def present(self, name: str) -> np.ndarray:
         field = SCHEMA.field(name)
@@ -77,8 +92,19 @@ class Pool:
             keep &= self.predicate(item.field, item.op.value, item.value)
         return keep
 
+    def granules(self, name: str) -> np.ndarray:
+        """The column as a filter compares it: each value replaced by the start of its granule."""
+        if name not in self._granules:
+            column = self.columns[name]
+            if SCHEMA.field(name).type is FieldType.TIMESTAMP:
+                column = column.astype("datetime64[D]")
+            elif name in GRID_STEPS:
+                column = np.array([floor_to_grid(x, GRID_STEPS[name]) for x in column.tolist()])
+            self._granules[name] = column
+        return self._granules[name]
+
     def predicate(self, name: str, op: str, value: Any) -> np.ndarray:
-        column = self.columns[name]
+        column = self.granules(name)
         if SCHEMA.field(name).type is FieldType.TIMESTAMP:
             value = [np.datetime64(v) for v in value] if isinstance(value, list) else np.datetime64(value)
         with np.errstate(invalid="ignore"):
@@ -91,14 +117,26 @@ class Pool:
             return np.asarray(compare[op](column, value), dtype=bool)
 
 
+def floor_to_grid(x: float, step: Decimal) -> float:
+    if math.isnan(x):
+        return x
+    # repr gives the shortest decimal that reads back as x, so 0.3 is 3/10 here, not 0.29999999999999998...
+    return float((Decimal(repr(x)) / step).to_integral_value(ROUND_FLOOR) * step)
+
+
 @pytest.fixture(scope="module")
 def pool(factory_files: list[Path]) -> Pool:
     return Pool(factory_files, SCHEMA)
 
 
+# The arithmetic against the pooled rows: every cell released (cell minimums are tested on their own).
+EVERY_CELL = ReleaseRules(min_cohort=0, min_cell_rows=0, min_rows_per_factory=1)
+
+
 def federated(spec: JobSpec, files: list[Path]) -> dict[str, Any]:
-    summed = sum(local_vector(spec, SCHEMA, [path], "csv") for path in files)
-    return finalize(spec, SCHEMA, np.asarray(summed), contributors=len(files))
+    layout = vector_layout(spec, SCHEMA)
+    summed = sum(gate_cells(layout, local_vector(spec, SCHEMA, [path], "csv"), 1).vector for path in files)
+    return finalize(spec, SCHEMA, np.asarray(summed), EVERY_CELL)
 
 
 def reference_groups(spec: JobSpec, pool: Pool) -> list[tuple[str | None, np.ndarray]]:
@@ -117,15 +155,22 @@ FILTERS = {
     "eq": {"field": "process_step", "op": "eq", "value": "BOF"},
     "ne": {"field": "line", "op": "ne", "value": "L2"},
     "lt": {"field": "furnace_temp_c", "op": "lt", "value": 1600.0},
-    "le": {"field": "energy_kwh_per_t", "op": "le", "value": 450.0},
-    "gt": {"field": "defect_rate_pct", "op": "gt", "value": 1.0},
+    "le": {"field": "energy_kwh_per_t", "op": "le", "value": 460.0},  # keeps values below 480
+    "gt": {"field": "scrap_ratio", "op": "gt", "value": 0.1},  # keeps values from 0.2
+    "lt_decimal": {
+        "field": "scrap_ratio",
+        "op": "lt",
+        "value": 0.3,
+    },  # drops 0.3000 (0.3 / 0.1 < 3 in binary)
     "ge_clipped": {"field": "furnace_temp_c", "op": "ge", "value": 1800.0},
     "in": {"field": "process_step", "op": "in", "value": ["LF", "RH"]},
-    "between": {"field": "furnace_temp_c", "op": "between", "value": [1550.0, 1650.0]},
-    "eq_integer": {"field": "cycle_time_min", "op": "eq", "value": 45},
-    "in_integer": {"field": "cycle_time_min", "op": "in", "value": [40, 41, 42]},
+    "between": {"field": "furnace_temp_c", "op": "between", "value": [1560.0, 1640.0]},  # 1560 to 1659.9
+    "between_integer": {"field": "cycle_time_min", "op": "between", "value": [40, 40]},  # 40 to 49
+    "ge_integer": {"field": "cycle_time_min", "op": "ge", "value": 50},
     "ge_timestamp": {"field": "ts", "op": "ge", "value": "2024-01-12T00:00:00"},
-    "between_timestamp": {"field": "ts", "op": "between", "value": ["2024-01-05", "2024-01-15T12:00:00"]},
+    "le_timestamp": {"field": "ts", "op": "le", "value": "2024-01-10"},  # all of 10 January
+    "between_timestamp": {"field": "ts", "op": "between", "value": ["2024-01-05", "2024-01-15"]},
+    "one_day": {"field": "ts", "op": "between", "value": ["2024-01-09", "2024-01-09"]},
 }
 
 AGGREGATE_SPECS = [
@@ -145,7 +190,9 @@ AGGREGATE_SPECS = [
     spec("variance", field="defect_rate_pct", group_by="process_step"),
     *(spec("variance", field="energy_kwh_per_t", group_by="line", filters=[f]) for f in FILTERS.values()),
     spec(
-        "mean", field="scrap_ratio", filters=[FILTERS["gt"], FILTERS["in_integer"], FILTERS["ge_timestamp"]]
+        "mean",
+        field="scrap_ratio",
+        filters=[FILTERS["gt"], FILTERS["between_integer"], FILTERS["ge_timestamp"]],
     ),
     spec("count", group_by="shift", filters=list(FILTERS.values())[:4]),
     spec("sum", field="throughput_t_per_h", group_by="process_step", filters=[FILTERS["between_timestamp"]]),
@@ -166,7 +213,7 @@ def test_aggregates_match_pooled_reference(job: JobSpec, factory_files: list[Pat
             continue
         x = pool.columns[job.field or ""][rows]
         if n == 0:
-            assert all(got[key] is None for key in got if key not in ("group", "n"))
+            assert all(got[key] is None for key in got if key not in ("group", "n", "contributors"))
             continue
         if job.kind is JobKind.SUM:
             assert got["sum"] == pytest.approx(math.fsum(x), rel=1e-9)
@@ -181,6 +228,25 @@ def test_filters_select_some_but_not_all_rows(pool: Pool) -> None:
     for item in FILTERS.values():
         kept = pool.mask(spec("count", filters=[item])).sum()
         assert 0 < kept < pool.size, item
+
+
+def test_the_grid_written_here_is_the_schemas() -> None:
+    for name, step in GRID_STEPS.items():
+        assert SCHEMA.field(name).effective_filter_step == float(step), name
+    assert SCHEMA.field("ts").effective_filter_resolution == "day"
+    assert sorted(GRID_STEPS) == sorted(f.name for f in SCHEMA.fields if f.type.is_numeric)
+
+
+def test_filter_values_sit_on_the_grid_and_data_on_granule_starts(pool: Pool) -> None:
+    for item in FILTERS.values():
+        values = item["value"] if isinstance(item["value"], list) else [item["value"]]
+        if item["field"] in GRID_STEPS:
+            assert all(Decimal(repr(float(v))) % GRID_STEPS[item["field"]] == 0 for v in values), item
+        elif item["field"] == "ts":
+            assert all(np.datetime64(v) == np.datetime64(v, "D") for v in values), item
+    # Granule boundaries are only tested if rows sit exactly on them, including a decimal one.
+    assert np.any(pool.columns["scrap_ratio"] == 0.3)
+    assert np.any(pool.columns["furnace_temp_c"] == 1600.0)
 
 
 HISTOGRAM_SPECS = [
@@ -254,5 +320,5 @@ def test_pooled_result_differs_from_every_single_factory(factory_files: list[Pat
     job = spec("mean", field="energy_kwh_per_t")
     pooled = federated(job, factory_files)["groups"][0]["mean"]
     for path in factory_files:
-        alone = finalize(job, SCHEMA, local_vector(job, SCHEMA, [path], "csv"), contributors=3)
+        alone = finalize(job, SCHEMA, local_vector(job, SCHEMA, [path], "csv"), EVERY_CELL)
         assert abs(alone["groups"][0]["mean"] - pooled) > 0.5

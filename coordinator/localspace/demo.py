@@ -1,7 +1,9 @@
 """``dataspace demo``: a coordinator and N factories on loopback compute joint statistics securely.
 
 Each secure result is printed beside the pooled plaintext answer recomputed from all the files, a check
-that only a demo, where one machine holds every factory's data, can make.
+that only a demo, where one machine holds every factory's data, can make. Then what protects the output:
+a cell that one factory alone stands behind is withheld, a contract with an epsilon budget gets noised
+figures with their error, and a job past the budget is refused.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from contracts.identity import make_participant_id
 from contracts.schema import DatasetSchema
 from coordinator.client.audit import render_trail, verify_local
 from coordinator.client.gateway import GatewayClient, GatewayError
-from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
 from coordinator.localspace.harness import BUYER_ID, LocalSpace
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
 
 DATASET = "steel_production"
+PRIVATE_BUYER_ID = make_participant_id("91110000MA01DPB7R")
+EPSILON_BUDGET, JOB_EPSILON = 2.0, 1.0
 PURPOSE = "energy_benchmarking"
 # Fixed-point error (16 fractional bits) is far below this; it absorbs float64 summation-order effects.
 REL_TOL = 1e-6
@@ -89,7 +94,7 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         schema = DatasetSchema.model_validate(
             next(d for d in buyer.datasets() if d["name"] == DATASET)["schema"]
         )
-        pooled = read_pooled([f.data_file for f in space.factories], schema)
+        factories = [read_factory([f.data_file], schema) for f in space.factories]
         jobs = []
         for spec in DEMO_JOBS:
             with console.status(f"secure {spec['kind']} across {n_nodes} factories"):
@@ -99,7 +104,7 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
             if job["state"] != "SUCCEEDED":
                 raise RuntimeError(f"job {job['id']} {job['state']}: {job['reason']}")
             result = buyer.result(job["id"])["result"]
-            expected = pooled_answer(spec, pooled, schema)
+            expected = pooled_answer(spec, factories, schema, CellRule())
             problems = compare(result, expected, REL_TOL)
             jobs.append(
                 {
@@ -112,6 +117,10 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
                 }
             )
         refused = _refused_job(buyer)
+        with console.status("a buyer probes the first week, when one factory ran alone"):
+            withheld = _withheld_job(buyer)
+    with console.status("a second buyer, under an epsilon budget, gets noised figures until it is spent"):
+        private = _private_jobs(space, factories, schema)
     with console.status("waiting for every factory to witness the audit log, then verifying it"):
         audit = _audit(space, n_nodes, jobs[0]["id"])
     return {
@@ -126,6 +135,8 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         },
         "jobs": jobs,
         "refused_job": refused,
+        "withheld_job": withheld,
+        "private": private,
         "audit": audit,
     }
 
@@ -140,6 +151,45 @@ def _refused_job(buyer: GatewayClient) -> dict[str, Any]:
         return {"spec": spec, "status": refusal.status, "code": refusal.code,
                 "constraint": details.get("constraint"), "message": refusal.message}  # fmt: skip
     raise RuntimeError("the gateway accepted a job on a personal field")
+
+
+def _withheld_job(buyer: GatewayClient) -> dict[str, Any]:
+    """Factories start a week apart: before the second one starts, a figure would be the first one's alone."""
+    spec = {"kind": "mean", "dataset": DATASET, "field": "energy_kwh_per_t",
+            "filters": [{"field": "ts", "op": "lt", "value": "2024-01-08T00:00:00"}]}  # fmt: skip
+    job = buyer.wait(buyer.submit_job(spec)["id"], timeout=300)
+    (group,) = buyer.result(job["id"])["result"]["groups"]
+    if not group.get("suppressed"):
+        raise RuntimeError("a single factory's week was released")
+    return {"spec": spec, "group": group}
+
+
+def _private_jobs(
+    space: LocalSpace, factories: list[dict[str, Any]], schema: DatasetSchema
+) -> dict[str, Any]:
+    """Noised means (distributed noise from the nodes) until the contract's epsilon budget refuses one."""
+    spec = {"kind": "mean", "dataset": DATASET, "field": "energy_kwh_per_t", "epsilon": JOB_EPSILON}
+    truth = pooled_answer(spec, factories, schema, CellRule())["groups"][0]["mean"]
+    args = ("--purpose", PURPOSE, "--epsilon", str(EPSILON_BUDGET))
+    released: list[dict[str, Any]] = []
+    with space.contracted_buyer(PRIVATE_BUYER_ID, *args) as buyer:
+        for _ in range(20):
+            try:
+                job = buyer.submit_job(spec)
+            except GatewayError as refusal:
+                usage = buyer.contract_usage(buyer.contract_id or "")
+                details = refusal.details or {}
+                return {"spec": spec, "budget": EPSILON_BUDGET, "truth": truth, "released": released,
+                        "usage": usage, "refusal": {"status": refusal.status, "code": refusal.code,
+                                                    "constraint": details.get("constraint"),
+                                                    "message": refusal.message}}  # fmt: skip
+            done = buyer.wait(job["id"], timeout=300)
+            result = buyer.result(done["id"])["result"]
+            (group,) = result["groups"]
+            released.append(
+                {"mean": group["mean"], "error": group["error"]["mean"], "privacy": result["privacy"]}
+            )
+    raise RuntimeError("the epsilon budget never ran out")
 
 
 def _audit(space: LocalSpace, n_nodes: int, job_id: str) -> dict[str, Any]:
@@ -192,6 +242,12 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
         f"\n[bold]Refused[/bold] {refused['spec']['kind']} of {refused['spec']['field']}: "
         f"HTTP {refused['status']} {refused['code']} ({refused['constraint']}) — {refused['message']}"
     )
+    withheld = report["withheld_job"]
+    console.print(
+        f"\n[bold]Withheld[/bold] mean of energy before 2024-01-08 (one factory ran alone): "
+        f"{withheld['group']['code']} — {withheld['group']['reason']}"
+    )
+    _print_private(report["private"], console)
     audit = report["audit"]
     console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
     console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "
@@ -199,6 +255,27 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
     console.print(f"story of job {audit['job_story']['job']}:")
     for line in audit["job_story"]["trail"]:
         console.print("  " + line, highlight=False)
+
+
+def _print_private(private: dict[str, Any], console: Console) -> None:
+    console.print(
+        f"\n[bold]Differential privacy[/bold]: a contract with an epsilon budget of {private['budget']:g}; "
+        f"each job spends epsilon {private['spec']['epsilon']:g}, composed in zCDP"
+    )
+    for i, job in enumerate(private["released"], start=1):
+        privacy = job["privacy"]
+        console.print(
+            f"  job {i}: mean energy {job['mean']:.3f} ± {job['error']:.3f} kWh/t "
+            f"(epsilon {privacy['epsilon']:g}, delta {privacy['delta']:g}, {privacy['mechanism']}, "
+            f"{privacy['mode']} noise); exact pooled value {private['truth']:.3f}",
+            highlight=False,
+        )
+    refusal, usage = private["refusal"], private["usage"]
+    console.print(
+        f"  next job refused: HTTP {refusal['status']} {refusal['code']} ({refusal['constraint']}) — "
+        f"{usage['jobs_run']} jobs spent epsilon {usage['epsilon_spent']:.3f} of {private['budget']:g}",
+        highlight=False,
+    )
 
 
 def _describe(spec: dict[str, Any]) -> str:

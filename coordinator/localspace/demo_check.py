@@ -1,13 +1,16 @@
 """The pooled plaintext answer, computed directly from every factory's files.
 
 Only a demo can make this check: in a real space nobody holds all the files. It is written independently
-of the nodes' DuckDB code (csv module and numpy) so that it really checks the secure result.
+of the nodes' DuckDB code (csv module and numpy) so that it really checks the secure result, and it applies
+the cell rule itself: a cell pools the rows of the factories with at least ``min_rows`` rows in it, and is
+withheld (None) when fewer than ``min_cohort`` factories or ``min_cell_rows`` rows stand behind it.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,8 @@ import numpy as np
 from contracts.schema import DatasetSchema
 
 
-def read_pooled(files: list[Path], schema: DatasetSchema) -> dict[str, np.ndarray]:
-    """All rows of all files as columns: numbers as float64 (NaN if empty), clipped to their bounds."""
+def read_factory(files: list[Path], schema: DatasetSchema) -> dict[str, np.ndarray]:
+    """The rows of the files as columns: numbers as float64 (NaN if empty), clipped to their bounds."""
     columns: dict[str, list[str]] = {f.name: [] for f in schema.fields}
     for path in files:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -35,33 +38,87 @@ def read_pooled(files: list[Path], schema: DatasetSchema) -> dict[str, np.ndarra
     return pooled
 
 
-def pooled_answer(spec: dict[str, Any], data: dict[str, np.ndarray], schema: DatasetSchema) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CellRule:
+    min_rows: int = 10
+    min_cohort: int = 3
+    min_cell_rows: int = 30
+
+
+def pooled_answer(
+    spec: dict[str, Any], factories: list[dict[str, np.ndarray]], schema: DatasetSchema, rule: CellRule
+) -> dict[str, Any]:
+    """The answer from every factory's rows, one factory's columns per entry of ``factories``."""
     kind = spec["kind"]
     if kind == "linear_regression":
-        return _regression(data, spec["features"], spec["target"])
-    values = data[spec["field"]] if spec.get("field") else None
+        masks = [_complete(data, [*spec["features"], spec["target"]]) for data in factories]
+        chosen = _cell(masks, rule)
+        if chosen is None:
+            return {"suppressed": True}
+        return _regression(_pool(factories, chosen), spec["features"], spec["target"])
     groups: list[str | None] = [None]
     if spec.get("group_by"):
         groups = list(schema.field(spec["group_by"]).categories or [])
     out = []
     for group in groups:
-        mask = np.ones(len(next(iter(data.values()))), dtype=bool)
-        if group is not None:
-            mask &= data[spec["group_by"]] == group
-        if values is not None:
-            mask &= ~np.isnan(values)
-        out.append(
-            {"group": group, **_statistics(kind, values[mask] if values is not None else None, spec, mask)}
-        )
+        masks = [_rows(data, spec, group) for data in factories]
+        if kind == "histogram":
+            out.append({"group": group, **_histogram(factories, masks, spec, rule)})
+            continue
+        chosen = _cell(masks, rule)
+        if chosen is None:
+            out.append({"group": group, "suppressed": True})
+            continue
+        x = np.concatenate([factories[i][spec["field"]][m] for i, m in chosen]) if spec.get("field") else None
+        out.append({"group": group, **_statistics(kind, x, sum(int(m.sum()) for _, m in chosen))})
     return {"groups": out}
 
 
-def _statistics(kind: str, x: np.ndarray | None, spec: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
+def _complete(data: dict[str, np.ndarray], fields: list[str]) -> np.ndarray:
+    mask = np.ones(len(next(iter(data.values()))), dtype=bool)
+    for name in fields:
+        mask &= ~np.isnan(data[name])
+    return mask
+
+
+def _rows(data: dict[str, np.ndarray], spec: dict[str, Any], group: str | None) -> np.ndarray:
+    mask = _complete(data, [spec["field"]] if spec.get("field") else [])
+    if group is not None:
+        mask &= data[spec["group_by"]] == group
+    return mask
+
+
+def _cell(masks: list[np.ndarray], rule: CellRule) -> list[tuple[int, np.ndarray]] | None:
+    """The factories (index, rows) standing behind a cell, or None when the cell is withheld."""
+    chosen = [(i, m) for i, m in enumerate(masks) if int(m.sum()) >= rule.min_rows]
+    rows = sum(int(m.sum()) for _, m in chosen)
+    return chosen if len(chosen) >= rule.min_cohort and rows >= rule.min_cell_rows else None
+
+
+def _pool(
+    factories: list[dict[str, np.ndarray]], chosen: list[tuple[int, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([factories[i][name][m] for i, m in chosen]) for name in factories[0]}
+
+
+def _histogram(
+    factories: list[dict[str, np.ndarray]], masks: list[np.ndarray], spec: dict[str, Any], rule: CellRule
+) -> dict[str, Any]:
+    edges = np.array(spec["bins"], dtype=float)
+    per_factory = [
+        np.histogram(data[spec["field"]][m], bins=edges)[0] for data, m in zip(factories, masks, strict=True)
+    ]
+    counts: list[int | None] = []
+    for b in range(len(edges) - 1):
+        qualifying = [int(c[b]) for c in per_factory if c[b] >= rule.min_rows]
+        released = len(qualifying) >= rule.min_cohort and sum(qualifying) >= rule.min_cell_rows
+        counts.append(sum(qualifying) if released else None)
+    return {"counts": counts}
+
+
+def _statistics(kind: str, x: np.ndarray | None, n: int) -> dict[str, Any]:
     if kind == "count" or x is None:
-        return {"n": int(mask.sum())}
-    if kind == "histogram":
-        counts, _ = np.histogram(x, bins=np.array(spec["bins"]))
-        return {"n": len(x), "counts": [int(c) for c in counts]}
+        return {"n": n}
     if kind == "sum":
         return {"n": len(x), "sum": float(x.sum())}
     if kind == "mean":

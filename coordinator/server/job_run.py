@@ -1,7 +1,7 @@
 """One run of a joint-analysis job: pick participants, aggregate securely, finalise the result.
 
-A result is released only when at least ``min_participants`` nodes contributed; otherwise the run fails
-and nothing partial is kept.
+The run fails, keeping nothing partial, when fewer than ``min_participants`` nodes contributed; otherwise
+each cell of the result is released or withheld by the contract's cell minimums.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from typing import Any
 
 from contracts.agreement import Contract
 from contracts.analysis import finalize
+from contracts.enforcement import release_rules
 from contracts.exceptions import ContractsError
-from contracts.jobspec import JobSpec, vector_layout
+from contracts.jobspec import JobSpec, VectorLayout, vector_layout
 from contracts.negotiation import Stage
+from contracts.noise import plan_noise
 from contracts.policy import JobRequest, evaluate_policy
+from contracts.privacy import NoiseMode, PrivacyTerms, ReleaseRules
+from contracts.schema import DatasetSchema
 from coordinator.faults import CoordinatorFault
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
@@ -72,13 +76,36 @@ class JobRun:
         if contributors < self.spec.min_participants:
             raise RunFailed("too_few_contributors", f"only {contributors} nodes contributed; the job needs "
                             f"{self.spec.min_participants}")  # fmt: skip
-        values = fixedpoint.decode(aggregate, scale_bits=self.spec.precision_bits, ring_bits=RING_BITS)
+        result = self._release(schema, layout, contract, aggregate, config.threshold, contributors)
+        # From here on "contributors" means factories that qualified for every released cell.
+        return RunOutcome(result, result["contributors"], channel.refusals)
+
+    def _release(
+        self,
+        schema: DatasetSchema,
+        layout: VectorLayout,
+        contract: Contract | None,
+        aggregate: fixedpoint.RingArray,
+        threshold: int,
+        contributors: int,
+    ) -> dict[str, Any]:
+        """Noise (central mode), cell minimums and the figures; the plan is the one every node computed."""
+        privacy = contract.terms.privacy if contract is not None else PrivacyTerms()
         try:
-            result = finalize(self.spec, schema, values, contributors)
+            plan = plan_noise(self.spec, layout, privacy, threshold)
+        except ValueError as exc:
+            raise RunFailed("epsilon_budget", str(exc)) from exc
+        if plan is not None and plan.mode is NoiseMode.CENTRAL:
+            aggregate = aggregate + plan.sample(layout, self.ctx.rng)
+        values = fixedpoint.decode(aggregate, scale_bits=self.spec.precision_bits, ring_bits=RING_BITS)
+        rules = release_rules(contract, self.spec) if contract is not None else _job_rules(self.spec)
+        noise = plan.report(layout, contributors) if plan is not None else None
+        try:
+            result = finalize(self.spec, schema, values, rules, noise)
         except ContractsError as exc:
             raise RunFailed("analysis_failed", str(exc)) from exc
         result["fixed_point_max_abs_error"] = fixedpoint.max_abs_error(contributors, self.spec.precision_bits)
-        return RunOutcome(result, contributors, channel.refusals)
+        return result
 
     def _check_contract_now(self, contract: Contract) -> None:
         """Between submission and run the contract may have been revoked, or too few providers came."""
@@ -122,3 +149,9 @@ async def wait_for_participants(
                 f"{len(connected)} node(s) holding {dataset!r} are connected; the job needs {minimum}",
             )
         await asyncio.sleep(0.2)
+
+
+def _job_rules(spec: JobSpec) -> ReleaseRules:
+    """Without a contract (operator diagnostics only) the default privacy terms still hold."""
+    terms = PrivacyTerms()
+    return ReleaseRules(spec.min_participants, terms.min_cell_rows, terms.min_rows_per_factory)

@@ -6,6 +6,7 @@ import json
 import uuid
 from typing import Any
 
+from contracts.agreement import Contract
 from contracts.enforcement import evaluate
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
@@ -15,7 +16,9 @@ from coordinator.context import CoordinatorContext
 from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError, PolicyViolationError
 from coordinator.faults import CoordinatorFault
 from coordinator.services import contracting
-from coordinator.store.tables import Job, JobState
+from coordinator.store.database import Charge
+from coordinator.store.tables import ContractRow, Job, JobState
+from protocols.dp.accounting import epsilon_for, rho_for
 
 
 def submit_job(
@@ -52,7 +55,6 @@ def _submit_under_contract(
     contract = contracting.load(context, contract_id)
     if contract.buyer != buyer_id:
         raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
-    row = context.store.contract(contract_id)
     request = JobRequest(
         spec=spec,
         buyer=buyer_id,
@@ -60,33 +62,56 @@ def _submit_under_contract(
         region=contract.region,
         factories=len(contract.provider_ids),
         epsilon=epsilon,
+        delta=contract.terms.privacy.delta,
     )
-    decision = evaluate(contract, request, Usage(jobs_run=row.jobs_run, epsilon_spent=row.epsilon_spent),
-                        context.clock())  # fmt: skip
-    misbehaving = context.fault in (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)
-    if not decision.allowed and not misbehaving:
-        first = decision.reasons[0]
-        raise PolicyViolationError(
-            f"the job breaks the contract: {first.message}",
-            details={
-                "constraint": first.constraint,
-                "reasons": [r.model_dump(mode="json") for r in decision.reasons],
-            },
-        )
-    validate_spec(spec, contract.terms.dataset_schema)
+    rho = rho_for(epsilon, request.delta) if epsilon is not None else 0.0
+    charge = Charge(epsilon=epsilon or 0.0, rho=rho)
+    judged_on: list[Usage] = []  # the usage the admission was decided on, for the audit entry
+
+    def decide(row: ContractRow) -> Charge:
+        # The row is locked: its state (revoked meanwhile?) and usage are what this admission is judged on.
+        usage = Usage(jobs_run=row.jobs_run, epsilon_spent=row.epsilon_spent, rho_spent=row.rho_spent)
+        _enforce(context, Contract.model_validate_json(row.contract_text), request, usage)
+        validate_spec(spec, contract.terms.dataset_schema)
+        judged_on.append(usage)
+        return charge
+
     now = context.clock()
-    job = context.store.add_job_under_contract(
+    job = context.store.admit_job(
         Job(job_id="job_" + uuid.uuid4().hex, buyer_id=buyer_id, contract_id=contract_id, kind=spec.kind,
             spec_json=spec.model_dump_json(), state=JobState.QUEUED, created_at=now, updated_at=now),
-        epsilon or 0.0,
+        decide,
     )  # fmt: skip
     subjects = {"job": job.job_id, "participant": buyer_id, "contract": contract_id}
     context.audit.record(buyer_id, Event.JOB_SUBMITTED, subjects, {"spec": spec.model_dump(mode="json")})
-    spent = {"jobs_run": row.jobs_run + 1, "epsilon_spent": row.epsilon_spent + (epsilon or 0.0)}
+    before = judged_on[-1]
+    rho_spent = before.rho_spent + charge.rho
+    spent = {
+        "jobs_run": before.jobs_run + 1,
+        "rho_spent": rho_spent,
+        "epsilon_spent": epsilon_for(rho_spent, request.delta),
+        "delta": request.delta,
+    }
     budget_subjects = {"contract": contract_id, "participant": buyer_id}
     context.audit.record(COORDINATOR, Event.BUDGET_SPENT, budget_subjects, spent)
     context.wake(context.jobs_queued)
     return job
+
+
+def _enforce(context: CoordinatorContext, contract: Contract, request: JobRequest, usage: Usage) -> None:
+    """Raise PolicyViolationError with every reason unless the contract allows the job (or we misbehave)."""
+    decision = evaluate(contract, request, usage, context.clock())
+    misbehaving = context.fault in (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)
+    if decision.allowed or misbehaving:
+        return
+    first = decision.reasons[0]
+    raise PolicyViolationError(
+        f"the job breaks the contract: {first.message}",
+        details={
+            "constraint": first.constraint,
+            "reasons": [r.model_dump(mode="json") for r in decision.reasons],
+        },
+    )
 
 
 def visible_job(context: CoordinatorContext, job_id: str, participant_id: str, is_operator: bool) -> Job:

@@ -1,17 +1,20 @@
 """The coordinator's persistent state behind one interface, on SQLite (default) or PostgreSQL.
 
 All methods are short transactions; the job queue is claimed with ``FOR UPDATE SKIP LOCKED`` where
-the database supports it so several coordinator replicas can share one PostgreSQL.
+the database supports it so several coordinator replicas can share one PostgreSQL. A job is admitted
+under a contract while that contract's usage row is locked, so concurrent submissions cannot overrun it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Connection, Engine, event, update
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
@@ -27,6 +30,22 @@ from coordinator.store.tables import (
     SigningKeyRow,
     WitnessKeyRow,
 )
+
+# Execution option of a transaction that must hold SQLite's write lock from its first statement on.
+_SQLITE_BEGIN_IMMEDIATE = "dataspace_sqlite_begin_immediate"
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What admitting one job costs its contract besides the job itself: privacy budget, as ε and as ρ."""
+
+    epsilon: float = 0.0
+    rho: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, amount in (("epsilon", self.epsilon), ("rho", self.rho)):
+            if not (math.isfinite(amount) and amount >= 0):
+                raise ValueError(f"a charge must be finite and not negative, not {name}={amount}")
 
 
 def make_engine(database_url: str | None, data_dir: Path) -> Engine:
@@ -45,6 +64,16 @@ def make_engine(database_url: str | None, data_dir: Path) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin_immediate(conn: Connection) -> None:
+        # pysqlite's legacy transaction control begins a transaction only before the first INSERT, UPDATE
+        # or DELETE, so a read-decide-write would read outside it. Where asked, BEGIN IMMEDIATE takes the
+        # write lock before the read (waiting up to the busy timeout); pysqlite sees the open transaction
+        # and commits or rolls it back. Every other transaction keeps pysqlite's default (readers never
+        # wait, and an explicit BEGIN such as the audit verifier's snapshot still works).
+        if conn.get_execution_options().get(_SQLITE_BEGIN_IMMEDIATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -161,14 +190,24 @@ class Store:
             session.add(row)
             session.commit()
 
-    def add_job_under_contract(self, job: Job, epsilon: float) -> Job:
-        """Queue a job and count it against its contract in one transaction."""
+    def admit_job(self, job: Job, decide: Callable[[ContractRow], Charge]) -> Job:
+        """Queue a job under its contract if ``decide`` allows it, in one transaction on the locked usage row.
+
+        ``decide`` sees the contract row as it stands while no other admission can change it; it raises
+        to refuse (nothing is written) or returns what the job costs, which is added to the counters
+        together with one job. It runs under the lock, so it must be quick and must not use the database.
+        """
+        if job.contract_id is None:
+            raise ValueError(f"job {job.job_id} names no contract to be admitted under")
         with Session(self.engine) as session:
+            session.connection(execution_options={_SQLITE_BEGIN_IMMEDIATE: True})
             row = session.get(ContractRow, job.contract_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no contract {job.contract_id}", code="contract_not_found")
+            charge = decide(row)
             row.jobs_run += 1
-            row.epsilon_spent += epsilon
+            row.epsilon_spent += charge.epsilon
+            row.rho_spent += charge.rho
             session.add(row)
             session.add(job)
             session.commit()

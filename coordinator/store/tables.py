@@ -121,4 +121,5 @@ class ContractRow(SQLModel, table=True):
     contract_text: str
     jobs_run: int = 0
     epsilon_spent: float = 0.0
+    rho_spent: float = 0.0  # zero-concentrated DP, which composes by adding ρ
     updated_at: datetime = Field(sa_type=_UTC_DATETIME)

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.exceptions import JobSpecError, SpecErrorCode
-from contracts.jobspec import MAX_VECTOR_LENGTH, JobKind, JobSpec, validate_spec, vector_layout
+from contracts.jobspec import MAX_VECTOR_LENGTH, FilterOp, JobKind, JobSpec, validate_spec, vector_layout
 from contracts.schema import DatasetSchema
 
 
@@ -22,14 +22,16 @@ VALID = [
     job("count"),
     job("count", group_by="shift", filters=[flt("shift", "ne", "C")]),
     job("sum", field="temp", filters=[flt("temp", "between", [1500, 1600])]),
-    job("mean", field="cycle", group_by="shift", filters=[flt("cycle", "in", [30, 40])]),
+    job("mean", field="cycle", group_by="shift", filters=[flt("cycle", "between", [30, 40])]),
     job(
-        "variance", field="energy", filters=[flt("ts", "ge", "2024-03-01T06:00:00"), flt("scrap", "lt", 0.2)]
+        "variance", field="energy", filters=[flt("ts", "ge", "2024-03-01T00:00:00"), flt("scrap", "lt", 0.2)]
     ),
     job("histogram", field="temp", bins=[1400, 1600, 1800]),
     job("linear_regression", features=["temp", "scrap"], target="energy"),
     job("count", filters=[flt("ts", "between", ["2024-01-01", "2024-02-01"])]),
-    job("count", filters=[flt("temp", "gt", 9999)]),  # beyond the bounds: matches nothing, still valid
+    job("count", filters=[flt("temp", "gt", 10000)]),  # beyond the bounds: matches nothing, still valid
+    job("count", filters=[flt("ts", "between", ["2024-01-05", "2024-01-05"])]),  # one whole day
+    job("count", filters=[flt("scrap", "between", [0.3, 0.7]), flt("temp", "le", -20)]),  # decimal grid
 ]
 
 
@@ -113,12 +115,17 @@ BAD: list[tuple[str, JobSpec, SpecErrorCode]] = [
         job("count", filters=[flt("shift", "between", ["A", "B"])]),
         SpecErrorCode.BAD_FILTER_OP,
     ),
-    ("in on timestamp", job("count", filters=[flt("ts", "in", ["2024-01-01"])]), SpecErrorCode.BAD_FILTER_OP),
+    (
+        "in on timestamp",
+        job("count", filters=[flt("ts", "in", ["2024-01-01"])]),
+        SpecErrorCode.FILTER_GRANULARITY,
+    ),
     ("undeclared category", job("count", filters=[flt("shift", "eq", "D")]), SpecErrorCode.BAD_FILTER_VALUE),
     ("number for category", job("count", filters=[flt("shift", "eq", 1)]), SpecErrorCode.BAD_FILTER_VALUE),
     ("string for number", job("count", filters=[flt("temp", "gt", "1500")]), SpecErrorCode.BAD_FILTER_VALUE),
     ("nan", job("count", filters=[flt("temp", "gt", float("nan"))]), SpecErrorCode.BAD_FILTER_VALUE),
-    ("list for eq", job("count", filters=[flt("temp", "eq", [1500.0])]), SpecErrorCode.BAD_FILTER_VALUE),
+    ("list for lt", job("count", filters=[flt("temp", "lt", [1500.0])]), SpecErrorCode.BAD_FILTER_VALUE),
+    ("off-grid string", job("count", filters=[flt("temp", "gt", "1555")]), SpecErrorCode.BAD_FILTER_VALUE),
     ("scalar for in", job("count", filters=[flt("shift", "in", "A")]), SpecErrorCode.BAD_FILTER_VALUE),
     ("empty in", job("count", filters=[flt("shift", "in", [])]), SpecErrorCode.BAD_FILTER_VALUE),
     (
@@ -192,7 +199,8 @@ def test_vector_length_is_capped(schema: DatasetSchema) -> None:
     spec = job("histogram", field="scrap", bins=[i / 200 for i in range(201)], group_by="big")
     with pytest.raises(JobSpecError) as caught:
         validate_spec(spec, wide)
-    assert caught.value.details == {"length": 1000 * 201, "limit": MAX_VECTOR_LENGTH}
+    # 201 statistics per group, each bin (and the rows outside) a cell with its own cohort indicator.
+    assert caught.value.details == {"length": 1000 * 201 * 2, "limit": MAX_VECTOR_LENGTH}
 
 
 @pytest.mark.parametrize(
@@ -230,6 +238,102 @@ def test_used_fields_in_first_use_order() -> None:
     ]
 
 
+# --------------------------------------------------------------------------------- filter granularity
+# The schema fixture leaves the granularity unset: ts by whole days, temp step 20, scrap 0.1, cycle 10.
+
+GRANULARITY_ATTACKS = [
+    # One timestamp pins one row of one factory; so does its complement, subtracted from the total.
+    ("one-instant range", flt("ts", "between", ["2024-03-01T06:17:42", "2024-03-01T06:17:42"])),
+    ("timestamp ne", flt("ts", "ne", "2024-03-01T06:17:42")),
+    ("timestamp ne at midnight", flt("ts", "ne", "2024-03-01")),
+    ("timestamp eq", flt("ts", "eq", "2024-03-01")),
+    ("number eq", flt("temp", "eq", 1347.6)),
+    ("number eq on the grid", flt("temp", "eq", 1600)),
+    ("number ne", flt("temp", "ne", 1600)),
+    ("number in", flt("temp", "in", [1600, 1620])),
+    ("integer eq", flt("cycle", "eq", 40)),
+    ("integer in", flt("cycle", "in", [40, 41, 42])),
+    ("time of day", flt("ts", "ge", "2024-03-01T06:00:00")),
+    ("one second past midnight", flt("ts", "lt", "2024-03-01T00:00:01")),
+    ("one microsecond past midnight", flt("ts", "le", "2024-03-01T00:00:00.000001")),
+    ("range ending at a time of day", flt("ts", "between", ["2024-01-05", "2024-01-15T12:00:00"])),
+    ("off-grid threshold", flt("temp", "gt", 1347.6)),
+    ("off-grid range", flt("temp", "between", [1550, 1650])),
+    ("off-grid beyond the bounds", flt("temp", "gt", 9999)),
+    ("finer than the step", flt("scrap", "lt", 0.15)),
+    ("off-grid integer", flt("cycle", "ge", 45)),
+]
+
+
+@pytest.mark.parametrize("item", [f for _, f in GRANULARITY_ATTACKS], ids=[n for n, _ in GRANULARITY_ATTACKS])
+def test_filters_finer_than_the_offer_are_refused(item: dict[str, Any], schema: DatasetSchema) -> None:
+    with pytest.raises(JobSpecError) as caught:
+        validate_spec(job("sum", field="energy", filters=[item]), schema)
+    assert caught.value.spec_code is SpecErrorCode.FILTER_GRANULARITY
+    assert caught.value.code == "filter_granularity"
+    assert caught.value.details["field"] == item["field"]
+    assert repr(item["field"]) in caught.value.message
+
+
+@pytest.mark.parametrize("field_name", ["ts", "temp", "cycle"])
+def test_numbers_and_timestamps_take_ranges_only(field_name: str, schema: DatasetSchema) -> None:
+    value = "2024-03-01" if field_name == "ts" else 40
+    allowed = set()
+    for op in FilterOp:
+        given = [value, value] if op in (FilterOp.BETWEEN, FilterOp.IN) else value
+        try:
+            validate_spec(job("count", filters=[flt(field_name, op.value, given)]), schema)
+        except JobSpecError as refused:
+            assert refused.code == "filter_granularity"
+        else:
+            allowed.add(op.value)
+    assert allowed == {"lt", "le", "gt", "ge", "between"}
+
+
+def test_the_message_names_the_allowed_granularity(schema: DatasetSchema) -> None:
+    with pytest.raises(JobSpecError) as by_day:
+        validate_spec(job("count", filters=[flt("ts", "eq", "2024-03-01")]), schema)
+    assert "'ts'" in by_day.value.message and "whole days" in by_day.value.message
+    assert by_day.value.details == {"field": "ts", "op": "eq", "value": "2024-03-01", "granularity": "day"}
+    with pytest.raises(JobSpecError) as by_step:
+        validate_spec(job("count", filters=[flt("scrap", "le", 0.25)]), schema)
+    assert "'scrap'" in by_step.value.message and "step 0.1" in by_step.value.message
+    assert by_step.value.details["granularity"] == 0.1
+
+
+def with_granularity(schema: DatasetSchema, name: str, **granularity: Any) -> DatasetSchema:
+    fields = [f | granularity if f["name"] == name else f for f in schema.model_dump()["fields"]]
+    return DatasetSchema.model_validate(schema.model_dump() | {"fields": fields})
+
+
+def test_an_hourly_offer_allows_whole_hours_only(schema: DatasetSchema) -> None:
+    hourly = with_granularity(schema, "ts", filter_resolution="hour")
+    validate_spec(
+        job("count", filters=[flt("ts", "between", ["2024-03-01T06:00", "2024-03-01T06:00"])]), hourly
+    )
+    for value in ["2024-03-01T06:30:00", "2024-03-01T06:00:01"]:
+        with pytest.raises(JobSpecError) as caught:
+            validate_spec(job("count", filters=[flt("ts", "ge", value)]), hourly)
+        assert caught.value.code == "filter_granularity" and "whole hours" in caught.value.message
+    with pytest.raises(JobSpecError) as daily:
+        validate_spec(job("count", filters=[flt("ts", "ge", "2024-03-01T06:00")]), schema)
+    assert daily.value.code == "filter_granularity"
+
+
+def test_a_declared_step_replaces_the_default(schema: DatasetSchema) -> None:
+    fine = with_granularity(schema, "temp", filter_step=5)
+    validate_spec(job("count", filters=[flt("temp", "between", [1555, 1605])]), fine)
+    coarse = with_granularity(schema, "temp", filter_step=100)
+    with pytest.raises(JobSpecError) as caught:
+        validate_spec(job("count", filters=[flt("temp", "lt", 1620)]), coarse)
+    assert caught.value.details["granularity"] == 100.0
+
+
+def test_category_filters_keep_equality(schema: DatasetSchema) -> None:
+    for op, value in [("eq", "A"), ("ne", "B"), ("in", ["A", "C"])]:
+        validate_spec(job("count", filters=[flt("shift", op, value)]), schema)
+
+
 # ---------------------------------------------------------------------------------------------- layout
 
 
@@ -241,12 +345,19 @@ def test_layout_of_each_kind(schema: DatasetSchema) -> None:
         "histogram": vector_layout(job("histogram", field="temp", bins=[1400, 1500, 1800]), schema).names,
     }
     assert names == {
-        "count": ("n",),
-        "sum": ("n", "sum((temp-c))"),
-        "variance": ("n", "sum((temp-c))", "sum((temp-c)^2)"),
-        "histogram": ("n", "bin(temp in [1400,1500))", "bin(temp in [1500,1800])"),
+        "count": ("n", "cohort(count)"),
+        "sum": ("n", "sum((temp-c))", "cohort(sum)"),
+        "variance": ("n", "sum((temp-c))", "sum((temp-c)^2)", "cohort(variance)"),
+        "histogram": (
+            "outside",
+            "bin(temp in [1400,1500))",
+            "bin(temp in [1500,1800])",
+            "cohort(outside)",
+            "cohort(bin(temp in [1400,1500)))",
+            "cohort(bin(temp in [1500,1800]))",
+        ),
     }
-    assert vector_layout(job("mean", field="temp"), schema).names == names["sum"]
+    assert vector_layout(job("mean", field="temp"), schema).names == ("n", "sum((temp-c))", "cohort(mean)")
 
 
 def test_grouped_layout_repeats_terms_in_category_order(schema: DatasetSchema) -> None:
@@ -254,16 +365,20 @@ def test_grouped_layout_repeats_terms_in_category_order(schema: DatasetSchema) -
     assert layout.names == (
         "n[shift=A]",
         "sum((temp-c))[shift=A]",
+        "cohort(mean)[shift=A]",
         "n[shift=B]",
         "sum((temp-c))[shift=B]",
+        "cohort(mean)[shift=B]",
         "n[shift=C]",
         "sum((temp-c))[shift=C]",
+        "cohort(mean)[shift=C]",
     )
-    assert layout.length == len(layout) == 6
-    assert layout.group_slice(1) == slice(2, 4)
-    assert layout.index("n[shift=C]") == 4
+    assert layout.length == len(layout) == 9
+    assert layout.group_slice(1) == slice(3, 5)
+    assert layout.indicator_slice(1) == slice(5, 6)
+    assert layout.index("n[shift=C]") == 6
     count = vector_layout(job("count", group_by="shift"), schema)
-    assert count.names == ("n[shift=A]", "n[shift=B]", "n[shift=C]")
+    assert count.names[::2] == ("n[shift=A]", "n[shift=B]", "n[shift=C]")
 
 
 def test_regression_layout(schema: DatasetSchema) -> None:
@@ -271,24 +386,25 @@ def test_regression_layout(schema: DatasetSchema) -> None:
         job("linear_regression", features=["temp", "scrap", "cycle"], target="energy"), schema
     )
     p = 3
-    assert layout.length == 1 + p + p * (p + 1) // 2 + p + 2
+    assert layout.length == 1 + p + p * (p + 1) // 2 + p + 2 + 1  # one cell: the whole fit
     assert layout.names[:4] == ("n", "sum((temp-c))", "sum((scrap-c))", "sum((cycle-c))")
     assert layout.names[4:7] == ("sum((temp-c)^2)", "sum((temp-c)*(scrap-c))", "sum((temp-c)*(cycle-c))")
-    assert layout.names[-5:] == (
+    assert layout.names[-6:] == (
         "sum((temp-c)*(energy-c))",
         "sum((scrap-c)*(energy-c))",
         "sum((cycle-c)*(energy-c))",
         "sum((energy-c))",
         "sum((energy-c)^2)",
+        "cohort(linear_regression)",
     )
     assert layout.centres == {"temp": 1600.0, "scrap": 0.5, "cycle": 65.0, "energy": 500.0}
 
 
 def test_row_bounds_follow_the_declared_bounds(schema: DatasetSchema) -> None:
     layout = vector_layout(job("variance", field="temp", group_by="shift"), schema)
-    assert layout.row_bounds == (1.0, 200.0, 40000.0) * 3
+    assert layout.row_bounds == (1.0, 200.0, 40000.0, 1.0) * 3  # an indicator is 0 or 1
     regression = vector_layout(job("linear_regression", features=["scrap"], target="temp"), schema)
-    assert regression.row_bounds == (1.0, 0.5, 0.25, 100.0, 200.0, 40000.0)
+    assert regression.row_bounds == (1.0, 0.5, 0.25, 100.0, 200.0, 40000.0, 1.0)
 
 
 def test_layout_depends_only_on_spec_and_schema(schema: DatasetSchema) -> None:

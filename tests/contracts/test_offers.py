@@ -5,6 +5,7 @@ The builders at the top are shared with the negotiation, policy and signing test
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -23,7 +24,7 @@ from contracts.jobspec import JobKind
 from contracts.negotiation import Event, Stage
 from contracts.offers import DatasetOffer, Grade, common_usable_fields, strictest, validate_offer
 from contracts.policy import NumberConstraint, SetConstraint, TimeConstraint
-from contracts.signing import countersign, sign_terms
+from contracts.signing import countersign, sign_terms, terms_payload
 from contracts.vocabulary import PURPOSES, TAGS, ConstraintName
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -313,6 +314,32 @@ def test_fields_described_differently_are_left_out() -> None:
     assert [f.name for f in common_usable_fields(offers)] == ["ts", "line", "shift", "temp", "throughput"]
     retagged = [make_offer(0), make_offer(1, tags=TAGS_OF | {"throughput": "quantity"})]
     assert "throughput" not in [f.name for f in common_usable_fields(retagged)]
+
+
+def schema_with(**changes: dict[str, Any]) -> dict[str, Any]:
+    return {**SCHEMA, "fields": [f | changes.get(f["name"], {}) for f in SCHEMA["fields"]]}
+
+
+def test_fields_filtered_at_different_granularity_are_left_out() -> None:
+    finer = schema_with(temp={"filter_step": 10}, ts={"filter_resolution": "hour"})
+    offers = [make_offer(0), make_offer(1, dataset_schema=finer), make_offer(2)]
+    assert [f.name for f in common_usable_fields(offers)] == ["line", "shift", "energy", "throughput"]
+    # An unset granularity is its default: writing the default out changes nothing.
+    explicit = schema_with(
+        temp={"filter_step": 20}, throughput={"filter_step": 5}, ts={"filter_resolution": "day"}
+    )
+    same = [make_offer(0), make_offer(1, dataset_schema=explicit)]
+    assert common_usable_fields(same) == common_usable_fields([make_offer(0)])
+
+
+def test_the_granularity_is_part_of_the_signed_terms() -> None:
+    finer = schema_with(temp={"filter_step": 10}, ts={"filter_resolution": "hour"})
+    contract = draft(make_offers(dataset_schema=finer))
+    schema = contract.terms.dataset_schema
+    assert (schema.field("temp").filter_granularity, schema.field("ts").filter_granularity) == (10.0, "hour")
+    signed = json.loads(terms_payload(contract))["terms"]["dataset_schema"]["fields"]
+    assert {f["name"]: f["filter_step"] for f in signed}["temp"] == 10
+    assert {f["name"]: f["filter_resolution"] for f in signed}["ts"] == "hour"
 
 
 def broken(code: TermsErrorCode, offers: list[DatasetOffer], **kwargs: Any) -> Any:

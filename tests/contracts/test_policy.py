@@ -28,6 +28,7 @@ from contracts.policy import (
 )
 from contracts.signing import sign_terms
 from contracts.vocabulary import ConstraintName
+from protocols.dp.accounting import rho_for
 from tests.contracts.test_offers import (
     BUYER,
     NOW,
@@ -48,6 +49,8 @@ OFFERS = [
     make_offer(2, excluded_fields=["recipe", "operator_name", "shift", "throughput"], max_jobs=8),
 ]
 CONTRACT = finalize(draft(OFFERS))
+# The whole epsilon budget of 2.0 spent, in zCDP's rho at the default delta: any further job breaks it.
+BUDGET_RHO = rho_for(2.0, 1e-6)
 
 
 def spec(**changes: Any) -> dict[str, Any]:
@@ -95,7 +98,7 @@ CASES: list[Any] = [
     ("not_yet_valid", job(), Usage(), NOW - timedelta(days=11), {"validity_window"}),
     ("expired", job(), Usage(), NOW + timedelta(days=30), {"validity_window"}),
     ("query_count", job(), Usage(jobs_run=8), NOW, {"query_count"}),
-    ("epsilon_budget", job(epsilon=0.6), Usage(epsilon_spent=1.5), NOW, {"epsilon_budget"}),
+    ("epsilon_budget", job(epsilon=0.6), Usage(rho_spent=BUDGET_RHO), NOW, {"epsilon_budget"}),
     ("epsilon_missing", job(epsilon=None), Usage(), NOW, {"epsilon_budget"}),
     ("min_cohort", job(factories=2), Usage(), NOW, {"min_cohort"}),
     ("region", job(region="US"), Usage(), NOW, {"region"}),
@@ -163,7 +166,8 @@ def test_all_violations_are_reported_together() -> None:
         region="US",
         factories=2,
     )
-    decision = evaluate(CONTRACT, request, Usage(jobs_run=8, epsilon_spent=1.9), NOW + timedelta(days=31))
+    usage = Usage(jobs_run=8, rho_spent=BUDGET_RHO)
+    decision = evaluate(CONTRACT, request, usage, NOW + timedelta(days=31))
     assert names(decision) == {
         "purpose",
         "job_kind",
@@ -196,7 +200,7 @@ BREAKS: dict[str, tuple[Change, set[str]]] = {
     "region": (lambda p, s, u: p.update(region="JP"), {"region"}),
     "cohort": (lambda p, s, u: p.update(factories=1), {"min_cohort"}),
     "jobs": (lambda p, s, u: u.update(jobs_run=12), {"query_count"}),
-    "epsilon": (lambda p, s, u: u.update(epsilon_spent=1.6), {"epsilon_budget"}),
+    "epsilon": (lambda p, s, u: u.update(rho_spent=BUDGET_RHO), {"epsilon_budget"}),
 }
 
 

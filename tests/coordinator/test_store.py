@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
-from coordinator.exceptions import ConflictError, GoneError, NotFoundError
-from coordinator.store.database import Store
-from coordinator.store.tables import EnrollmentTokenRow, Job, JobState
+from coordinator.exceptions import ConflictError, GoneError, NotFoundError, PolicyViolationError
+from coordinator.store.database import Charge, Store
+from coordinator.store.tables import ContractRow, EnrollmentTokenRow, Job, JobState
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
-def _job(job_id: str, created: datetime) -> Job:
+def _job(job_id: str, created: datetime, contract_id: str | None = None) -> Job:
     return Job(
         job_id=job_id,
         buyer_id="B",
+        contract_id=contract_id,
         kind="mean",
         spec_json="{}",
         state=JobState.QUEUED,
@@ -36,6 +41,34 @@ def _token(token_id: str, expires: datetime) -> EnrollmentTokenRow:
         created_at=NOW,
         expires_at=expires,
     )
+
+
+def _at_most(max_jobs: int, charge: Charge) -> Callable[[ContractRow], Charge]:
+    """A decision like the query-count constraint's, slow enough that unlocked admissions would interleave."""
+
+    def decide(row: ContractRow) -> Charge:
+        if row.jobs_run >= max_jobs:
+            raise PolicyViolationError("query count reached", details={"constraint": "query_count"})
+        threading.Event().wait(0.002)
+        return charge
+
+    return decide
+
+
+def _admit_together(store: Store, decide: Callable[[ContractRow], Charge], count: int) -> list[str]:
+    """``count`` threads admit a job on contract C at once; return how each ended ("ok" or an error code)."""
+    start = threading.Barrier(count)
+
+    def admit(n: int) -> str:
+        start.wait(timeout=30)
+        try:
+            store.admit_job(_job(f"job_{n:02d}", NOW, "C"), decide)
+        except PolicyViolationError as refused:
+            return refused.code
+        return "ok"
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(admit, range(count)))
 
 
 class TestStore:
@@ -102,3 +135,63 @@ class TestStore:
         rows = store.node_datasets("b")
         assert [(r.participant_id, r.schema_text) for r in rows] == [("P1", '{"x": 1}'), ("P2", "{}")]
         assert store.node_datasets("a") == []
+
+    def test_concurrent_admissions_stop_at_the_limit(self, engine: Engine) -> None:
+        store = Store(engine)
+        store.save_contract("C", "B", "FINALIZED", "{}", NOW)
+        outcomes = _admit_together(store, _at_most(5, Charge(epsilon=0.25, rho=0.125)), 40)
+        assert sorted(outcomes) == ["ok"] * 5 + ["policy_violation"] * 35
+        row = store.contract("C")
+        assert (row.jobs_run, row.epsilon_spent, row.rho_spent) == (5, 1.25, 0.625)
+        assert len([job for job in store.jobs() if job.contract_id == "C"]) == 5
+
+    def test_concurrent_charges_add_up_exactly(self, engine: Engine) -> None:
+        store = Store(engine)
+        store.save_contract("C", "B", "FINALIZED", "{}", NOW)
+        outcomes = _admit_together(store, _at_most(1000, Charge(epsilon=0.5, rho=0.25)), 40)
+        assert outcomes == ["ok"] * 40
+        row = store.contract("C")
+        assert (row.jobs_run, row.epsilon_spent, row.rho_spent) == (40, 20.0, 10.0)
+
+    def test_refused_admission_writes_nothing(self, engine: Engine) -> None:
+        store = Store(engine)
+        store.save_contract("C", "B", "FINALIZED", "{}", NOW)
+        store.admit_job(_job("job_1", NOW, "C"), lambda row: Charge(epsilon=1.0))
+        seen: list[tuple[int, float]] = []
+
+        def refuse(row: ContractRow) -> Charge:
+            seen.append((row.jobs_run, row.epsilon_spent))
+            raise PolicyViolationError("no", details={"constraint": "epsilon_budget"})
+
+        with pytest.raises(PolicyViolationError):
+            store.admit_job(_job("job_2", NOW, "C"), refuse)
+        assert seen == [(1, 1.0)]
+        row = store.contract("C")
+        assert (row.jobs_run, row.epsilon_spent, row.rho_spent) == (1, 1.0, 0.0)
+        assert [job.job_id for job in store.jobs()] == ["job_1"]
+        with pytest.raises(NotFoundError):
+            store.admit_job(_job("job_3", NOW, "missing"), refuse)
+        assert len(seen) == 1  # no row, no decision
+
+    def test_an_admission_in_progress_blocks_admissions_but_not_reads(self, engine: Engine) -> None:
+        store = Store(engine)
+        store.save_contract("C", "B", "FINALIZED", "{}", NOW)
+        deciding, release = threading.Event(), threading.Event()
+
+        def hold(row: ContractRow) -> Charge:
+            deciding.set()
+            assert release.wait(timeout=30)
+            return Charge()
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(store.admit_job, _job("job_1", NOW, "C"), hold)
+            assert deciding.wait(timeout=30)
+            second = pool.submit(store.admit_job, _job("job_2", NOW, "C"), _at_most(1, Charge()))
+            assert store.contract("C").jobs_run == 0  # a reader does not wait for the lock
+            time.sleep(0.2)  # the second admission reaches the lock and waits there
+            assert not second.done()
+            release.set()
+            first.result(timeout=30)
+            with pytest.raises(PolicyViolationError):
+                second.result(timeout=30)  # it decided on the first one's committed count
+        assert store.contract("C").jobs_run == 1

@@ -105,3 +105,27 @@ def test_node_refuses_jobs_under_a_contract_it_revoked(space: LocalSpace) -> Non
             subprocess.run([sys.executable, "-m", "node", "contracts", "revoke", contract_id,
                             "--dir", str(factory.directory)], check=True, capture_output=True)  # fmt: skip
         _assert_every_node_refused(space, _run(buyer, contract_id, MEAN_TEMP), "contract_state")
+
+
+def test_node_refuses_a_ticket_past_the_query_count_by_its_own_ledger(space: LocalSpace) -> None:
+    """The coordinator skips its budget check and sends a sixth job under max_jobs = 5."""
+    _turn_rogue(space, CoordinatorFault.NONE)
+    with space.enroll_buyer() as buyer:
+        contract_id = _contract(space, buyer, "--max-jobs", "5")
+        _turn_rogue(space, CoordinatorFault.SKIP_POLICY)
+        for _ in range(5):
+            assert _run(buyer, contract_id, MEAN_TEMP)["state"] == "SUCCEEDED"
+        _assert_every_node_refused(space, _run(buyer, contract_id, MEAN_TEMP), "query_count")
+
+
+def test_node_refuses_a_ticket_past_the_epsilon_budget_by_its_own_ledger(space: LocalSpace) -> None:
+    _turn_rogue(space, CoordinatorFault.NONE)
+    with space.enroll_buyer() as buyer:
+        contract_id = _contract(space, buyer, "--epsilon", "1.0")
+        _turn_rogue(space, CoordinatorFault.SKIP_POLICY)
+        assert _run(buyer, contract_id, {**MEAN_TEMP, "epsilon": 0.9})["state"] == "SUCCEEDED"
+        _assert_every_node_refused(
+            space, _run(buyer, contract_id, {**MEAN_TEMP, "epsilon": 0.9}), "epsilon_budget"
+        )
+        # A job that states no epsilon under a budget would be exact: refused as well.
+        _assert_every_node_refused(space, _run(buyer, contract_id, MEAN_TEMP), "epsilon_budget")

@@ -13,6 +13,7 @@ from contracts.offers import DatasetOffer
 from contracts.signatures import PartySignature
 from coordinator.api.deps import BuyerDep, ContextDep, PrincipalDep
 from coordinator.services import contracting
+from protocols.dp.accounting import epsilon_for
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
@@ -57,9 +58,19 @@ def get_contract(contract_id: str, context: ContextDep, principal: PrincipalDep)
 @router.get("/contracts/{contract_id}/usage")
 def usage(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     """What the contract has consumed: jobs run (counted when accepted) and privacy budget spent."""
-    contracting.visible(context, contract_id, principal.participant_id, principal.role is Role.OPERATOR)
+    contract = contracting.visible(
+        context, contract_id, principal.participant_id, principal.role is Role.OPERATOR
+    )
     row = context.store.contract(contract_id)
-    return {"contract_id": contract_id, "jobs_run": row.jobs_run, "epsilon_spent": row.epsilon_spent}
+    delta = contract.terms.privacy.delta
+    return {
+        "contract_id": contract_id,
+        "jobs_run": row.jobs_run,
+        # zCDP composes by adding rho; epsilon is read back at the contract's delta.
+        "rho_spent": row.rho_spent,
+        "epsilon_spent": epsilon_for(row.rho_spent, delta),
+        "delta": delta,
+    }
 
 
 @router.post("/contracts/{contract_id}/agree")

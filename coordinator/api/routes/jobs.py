@@ -50,19 +50,18 @@ class JobPublic(BaseModel):
 
 
 class JobSubmission(JobSpec):
-    """A job spec plus the usage contract it runs under (and the privacy budget it asks for, if any)."""
+    """A job spec (with the epsilon it spends, if any) plus the usage contract it runs under."""
 
     contract_id: str = Field(description="The finalized usage contract this job runs under")
     purpose: str | None = Field(
         default=None, description="Why this job runs; the contract's purpose if unset"
     )
-    epsilon: float | None = Field(default=None, gt=0)
 
 
 @router.post("", status_code=202)
 def submit(body: JobSubmission, context: ContextDep, buyer: BuyerDep) -> JobPublic:
-    spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "purpose", "epsilon"}))
-    job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, body.epsilon, body.purpose)
+    spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "purpose"}))
+    job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, spec.epsilon, body.purpose)
     return JobPublic.of(job)
 
 
