@@ -43,6 +43,7 @@ check-proto: proto
 bench: $(STAMP)
 	$(BIN)/python bench/secagg.py
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/output_privacy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

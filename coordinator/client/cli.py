@@ -279,6 +279,9 @@ def job_submit(
         Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
     ],
     contract: Annotated[str | None, typer.Option(help="The finalized contract the job runs under.")] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="The share of the contract's epsilon budget this job spends.")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -289,6 +292,8 @@ def job_submit(
     spec = json.loads(spec_file.read_text())
     if contract is not None:
         spec["contract_id"] = contract
+    if epsilon is not None:
+        spec["epsilon"] = epsilon
     with _client(url, token, data_dir) as client:
         try:
             job = client.submit_job(spec)

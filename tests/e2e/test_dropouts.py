@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from contracts.schema import DatasetSchema
-from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
 from coordinator.localspace.harness import Factory, LocalSpace
 from node.faults import Fault
 
@@ -40,7 +40,7 @@ def _expected(space: LocalSpace, factories: list[Factory]) -> dict[str, object]:
     with space.operator() as operator:
         entry = next(d for d in operator.datasets() if d["name"] == SPEC["dataset"])
     schema = DatasetSchema.model_validate(entry["schema"])
-    return pooled_answer(SPEC, read_pooled([f.data_file for f in factories], schema), schema)
+    return pooled_answer(SPEC, [read_factory([f.data_file], schema) for f in factories], schema, CellRule())
 
 
 def _run(space: LocalSpace) -> dict[str, object]:

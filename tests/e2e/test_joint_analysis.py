@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from contracts.schema import DatasetSchema
-from coordinator.localspace.demo_check import compare, pooled_answer, read_pooled
+from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
 from coordinator.localspace.harness import LocalSpace
 
 pytestmark = pytest.mark.e2e
@@ -47,17 +48,18 @@ def _schema(space: LocalSpace) -> DatasetSchema:
 @pytest.mark.parametrize("spec", SPECS, ids=[s["kind"] for s in SPECS])
 def test_secure_result_equals_pooled_answer(space: LocalSpace, spec: dict[str, Any]) -> None:
     schema = _schema(space)
-    pooled = read_pooled([f.data_file for f in space.factories], schema)
+    pooled = [read_factory([f.data_file], schema) for f in space.factories]
     if spec.get("filters"):
-        keep = pooled["process_step"] == "LF"
-        keep |= pooled["process_step"] == "RH"
-        pooled = {name: column[keep] for name, column in pooled.items()}
+        keeps = [np.isin(data["process_step"], ["LF", "RH"]) for data in pooled]
+        pooled = [
+            {name: c[keep] for name, c in data.items()} for data, keep in zip(pooled, keeps, strict=True)
+        ]
     with space.buyer() as buyer:
         job = buyer.wait(buyer.submit_job(spec)["id"], timeout=120)
         assert job["state"] == "SUCCEEDED", job["reason"]
         assert job["contributors"] == 4
         result = buyer.result(job["id"])["result"]
-    assert compare(result, pooled_answer(spec, pooled, schema), rel_tol=1e-6) == []
+    assert compare(result, pooled_answer(spec, pooled, schema, CellRule()), rel_tol=1e-6) == []
 
 
 def test_job_survives_in_store_and_is_readable_by_its_buyer_only(space: LocalSpace) -> None:
