@@ -31,11 +31,13 @@ class Event(StrEnum):
     CONTRACT_SIGNED = "contract.signed"
     JOB_SUBMITTED = "job.submitted"
     JOB_REFUSED = "job.refused"
+    REQUEST_REFUSED = "request.refused"  # any other action the gateway refused (coordinator.api.refusals)
     JOB_STARTED = "job.started"
     JOB_SUCCEEDED = "job.succeeded"
     JOB_FAILED = "job.failed"
     JOB_CANCELLED = "job.cancelled"
     NODE_REFUSED = "node.refused"
+    HELLO_REFUSED = "node.hello_refused"
     BUDGET_SPENT = "budget.spent"
     RESULT_RELEASED = "result.released"
     DIAGNOSTIC_RUN = "diagnostic.run"

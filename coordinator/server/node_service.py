@@ -19,8 +19,10 @@ from contracts.exceptions import ContractsError
 from contracts.identity import Role
 from contracts.negotiation import Event as Move
 from contracts.signatures import PartySignature
-from coordinator.exceptions import CoordinatorError, NotFoundError, PermissionDeniedError
+from coordinator.audit.trail import Event
+from coordinator.exceptions import CoordinatorError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from coordinator.server import witnesses
+from coordinator.server.hello import declared_datasets
 from coordinator.server.runtime import ServerContext
 from coordinator.server.sessions import NodeSession
 from coordinator.services import contracting
@@ -45,7 +47,12 @@ class NodeService(pb_grpc.NodeServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the first message must be Hello")
             return
         now = self.ctx.clock()
-        datasets = {d.name: d.schema_json for d in first.hello.datasets}
+        try:
+            datasets = declared_datasets(first.hello)
+        except InvalidRequestError as refusal:
+            self._record_refused_hello(participant_id, refusal)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{refusal.code}: {refusal.message}")
+            return
         self.ctx.store.set_node_datasets(participant_id, datasets, now)
         session = NodeSession(participant_id, datasets, connected_at=now, last_seen=now,
                               witnessed_size=first.hello.witnessed_size)  # fmt: skip
@@ -87,11 +94,25 @@ class NodeService(pb_grpc.NodeServiceServicer):
                 elif kind == "witness_alarm":
                     witnesses.record_alarm(self.ctx, session, message.witness_alarm)
                 elif kind == "hello":
-                    session.datasets = {d.name: d.schema_json for d in message.hello.datasets}
+                    self._redeclare(session, message.hello)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         finally:
             session.close()
+
+    def _redeclare(self, session: NodeSession, hello: pb.Hello) -> None:
+        """A later Hello on an open stream changes the datasets only if it is valid as a whole."""
+        try:
+            session.datasets = declared_datasets(hello)
+        except InvalidRequestError as refusal:
+            self._record_refused_hello(session.participant_id, refusal)
+            return
+        self.ctx.store.set_node_datasets(session.participant_id, session.datasets, self.ctx.clock())
+
+    def _record_refused_hello(self, participant_id: str, refusal: InvalidRequestError) -> None:
+        log.warning("hello from %s refused: %s", participant_id, refusal.message)
+        payload = {"code": refusal.code, "reason": refusal.message, **refusal.details}
+        self.ctx.audit.record(participant_id, Event.HELLO_REFUSED, {"participant": participant_id}, payload)
 
     async def PublishOffer(
         self, request: pb.PublishOfferRequest, context: grpc.aio.ServicerContext
