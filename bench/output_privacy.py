@@ -98,7 +98,7 @@ def measure(space: LocalSpace, n: int, repeats: int) -> list[dict[str, Any]]:
     with (
         space.operator() as operator,
         space.contracted_buyer(make_participant_id("91110000MA01BNX7R"), *publish) as exact,
-        space.contracted_buyer(make_participant_id("91110000MA01BNZ7R"), *publish, "--epsilon", "1e3") as dp,
+        space.contracted_buyer(make_participant_id("91110000MA01BNY7R"), *publish, "--epsilon", "1e3") as dp,
     ):
         operator.http.timeout = 300
         for name, spec in JOBS.items():
