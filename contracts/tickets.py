@@ -81,7 +81,12 @@ def verify_ticket(
         ticket = JobTicket.model_validate_json(payload)
     except ValueError as exc:
         raise TicketError("malformed_ticket", f"job ticket is malformed: {exc}") from exc
-    if canonical_bytes(ticket) != payload:
+    try:
+        canonical = canonical_bytes(ticket)
+    except rfc8785.CanonicalizationError as exc:
+        # A signed payload that does not read back (e.g. a whole number above 2^53) is malformed, not a crash.
+        raise TicketError("malformed_ticket", f"job ticket cannot be put in canonical form: {exc}") from exc
+    if canonical != payload:
         raise TicketError("malformed_ticket", "job ticket is not in canonical form")
     now = now.astimezone(UTC)
     if now < ticket.issued_at - _CLOCK_SKEW:

@@ -1,7 +1,8 @@
 """The node agent: dials out to the coordinator, holds one mutual-TLS stream, heartbeats, reconnects.
 
 Factory networks usually allow outbound connections only, so the node is always the one that connects. Each
-message is handed, by its kind, to a handler in ``node.handlers``.
+message is handed, by its kind, to a handler in ``node.handlers``. At start the node checks its datasets'
+files and offers only the usable ones; after that nothing but a stop signal ends it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import contextlib
 import logging
 import random
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 
 from node.budget import BudgetLedger
-from node.config import load_config
+from node.config import DatasetConfig, load_config
 from node.contract_book import ContractBook
+from node.datacheck import offerable
+from node.exceptions import NoUsableDatasetError
 from node.faults import configured_fault
 from node.handlers import Outbox
 from node.handlers.jobs import JobHandler
@@ -79,9 +82,12 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
 
 
 class NodeAgent:
-    def __init__(self, ctx: NodeContext, heartbeat_s: float = 5.0) -> None:
+    def __init__(
+        self, ctx: NodeContext, heartbeat_s: float = 5.0, datasets: Sequence[DatasetConfig] | None = None
+    ) -> None:
         self.ctx = ctx
         self.heartbeat_s = heartbeat_s
+        self.datasets = list(ctx.config.datasets if datasets is None else datasets)  # those the Hello offers
         self.backoff = Backoff()
         self.jobs = JobHandler(ctx)
         self.negotiation = NegotiationHandler(ctx)
@@ -101,6 +107,11 @@ class NodeAgent:
                 message = describe_rpc_error(error)
                 log.warning("connection to coordinator lost: %s", message)
                 self.ctx.journal.record(self.ctx.clock(), "disconnected", reason=message)
+            except Exception as error:  # a fault of one session ends that session, never the node
+                log.exception("session with the coordinator failed")
+                self.ctx.journal.record(
+                    self.ctx.clock(), "session_error", error=type(error).__name__, reason=str(error)
+                )
             delay = self.backoff.next_delay()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
@@ -140,8 +151,7 @@ class NodeAgent:
 
     def _hello(self) -> pb.Hello:
         datasets = [
-            pb.DatasetInfo(name=ds.name, schema_json=ds.schema.model_dump_json())
-            for ds in self.ctx.config.datasets
+            pb.DatasetInfo(name=ds.name, schema_json=ds.schema.model_dump_json()) for ds in self.datasets
         ]
         witness = self.ctx.witness
         return pb.Hello(
@@ -193,9 +203,29 @@ async def run_agent(node_dir: Path) -> None:
         ledger=BudgetLedger(node_dir / "identity" / "budget.jsonl"),
         fault=configured_fault(),
     )
+    datasets = usable_datasets(ctx)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("node %s dialling %s", identity.participant_id, identity.grpc_target)
-    await NodeAgent(ctx).run_forever(stop)
+    await NodeAgent(ctx, datasets=datasets).run_forever(stop)
+
+
+def usable_datasets(ctx: NodeContext) -> list[DatasetConfig]:
+    """The datasets whose files pass ``dataspace-node check``; each other one is logged and journalled.
+
+    Raises ``NoUsableDatasetError`` when datasets are configured and none is usable: such a node would
+    only refuse jobs. A node configured without datasets still runs (it witnesses and negotiates).
+    """
+    usable, refused = offerable(ctx.config.datasets, ctx.data)
+    for report in refused:
+        problems = [{"code": p.code, "message": p.message} for p in report.problems]
+        log.error("dataset %s is not offered: %s", report.name, "; ".join(p.message for p in report.problems))
+        ctx.journal.record(ctx.clock(), "dataset_refused", dataset=report.name, problems=problems)
+    if refused and not usable:
+        names = ", ".join(report.name for report in refused)
+        raise NoUsableDatasetError(
+            f"no dataset is usable ({names}): run `dataspace-node check` for what is wrong with each file"
+        )
+    return usable

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from node.exceptions import ConfigError, EnrollmentError
+from node.exceptions import ConfigError, EnrollmentError, NoUsableDatasetError
 
 app = typer.Typer(help="Run a factory node of the industrial data space.", no_args_is_help=True)
 console = Console()
@@ -101,7 +101,11 @@ def enroll(
 
 @app.command()
 def run(node_dir: NodeDirOpt = Path(".")) -> None:
-    """Dial out to the coordinator and take part in jobs until stopped (Ctrl-C)."""
+    """Dial out to the coordinator and take part in jobs until stopped (Ctrl-C).
+
+    At start every dataset is checked as `check` does; one whose files are not usable is not offered, and
+    when none is usable the node does not start (exit 2).
+    """
     from node.agent import run_agent
 
     logging.basicConfig(
@@ -109,9 +113,39 @@ def run(node_dir: NodeDirOpt = Path(".")) -> None:
     )
     try:
         asyncio.run(run_agent(node_dir))
-    except (ConfigError, EnrollmentError) as exc:
+    except (ConfigError, EnrollmentError, NoUsableDatasetError) as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+@app.command()
+def check(
+    dataset: Annotated[list[str] | None, typer.Argument(help="Datasets to check (default: all).")] = None,
+    node_dir: NodeDirOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check each dataset's files against its declared schema; exit 0 when all are usable, 1 when not.
+
+    Per file: present, not empty, every declared field in the header, the last line whole, every line UTF-8
+    with one cell per column; the rows; per field the shares of missing cells, of cells that do not parse
+    as its type and (numbers) of values outside the declared bounds.
+    """
+    from node.config import load_config
+    from node.datacheck import check_dataset, render
+
+    try:
+        config = load_config(node_dir / CONFIG_NAME)
+        chosen = [config.dataset(name) for name in dataset] if dataset else config.datasets
+    except ConfigError as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    reports = [check_dataset(item) for item in chosen]
+    usable = all(report.usable for report in reports)
+    if as_json:
+        print(json.dumps({"usable": usable, "datasets": [r.to_json() for r in reports]}, ensure_ascii=False))
+    else:
+        print(render(reports) if reports else "(no datasets configured)")
+    raise typer.Exit(0 if usable else 1)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 The node trusts nobody blindly: before computing it verifies the coordinator's signature on the ticket,
 its freshness and single-use nonce, that it is named as a participant, and its own acceptance rules.
+Whatever goes wrong with the ticket or the node's own files ends as a ``JobRefused`` with a code.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from contracts.privacy import gate_cells
 from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.budget import BudgetLedger
-from node.config import NodeConfig
+from node.config import DatasetConfig, NodeConfig
 from node.contract_book import ContractBook, Decision
-from node.exceptions import ConfigError, JobRefused
+from node.datafiles import DataGuard
+from node.exceptions import ConfigError, DataError, JobRefused, LocalComputeError
 from node.faults import Fault, die_if, stall_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
@@ -59,6 +61,7 @@ class NodeContext:
     ledger: BudgetLedger
     fault: Fault = Fault.NONE
     rng: RandomSource = field(default_factory=system_random)
+    data: DataGuard = field(default_factory=DataGuard)
 
 
 @dataclass
@@ -76,6 +79,8 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicke
         )
     except TicketError as exc:
         raise JobRefused(exc.code, str(exc)) from exc
+    except ValueError as exc:  # e.g. a number RFC 8785 cannot write again (an integer above 2**53)
+        raise JobRefused("malformed_ticket", f"job ticket cannot be canonicalised: {exc}") from exc
     if ctx.identity.participant_id not in ticket.participants:
         raise JobRefused("not_a_participant", "this node is not named in the ticket")
     return ticket
@@ -124,6 +129,8 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contra
         verify_countersignature(contract, ctx.identity.operator_key)
     except SignatureError as exc:
         raise JobRefused("signature", f"contract {contract.contract_id}: {exc}") from exc
+    except ValueError as exc:  # terms that cannot be canonicalised cannot have been signed
+        raise JobRefused("malformed_contract", f"contract {contract.contract_id}: {exc}") from exc
     return contract
 
 
@@ -134,19 +141,15 @@ async def start_run(
     ticket = check_ticket(ctx, payload, signature)
     plaintext = False
     if ticket.spec.get("kind") == DIAGNOSTIC_KIND:
-        diagnostic = DiagnosticSpec.model_validate(ticket.spec)
+        try:
+            diagnostic = DiagnosticSpec.model_validate(ticket.spec)
+        except ValueError as exc:
+            raise JobRefused("invalid_spec", f"diagnostic spec is malformed: {exc}") from exc
         encoded = synthetic_vector(diagnostic, ticket.participants.index(ctx.identity.participant_id))
         plaintext = diagnostic.protocol == "plaintext"
     else:
         encoded = await _local_statistics(ctx, ticket, *check_job(ctx, ticket))
-    config = SecAggConfig(
-        session_id=ticket.session_id_bytes(),
-        participants=ticket.participants,
-        threshold=ticket.threshold,
-        ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
-        vector_length=ticket.vector_length,
-    )
-    state = client.new_client(config, ctx.identity.participant_id)
+    config, state = _secagg_client(ctx, ticket)
     ctx.journal.record(
         ctx.clock(),
         "job_accepted",
@@ -164,6 +167,20 @@ async def start_run(
     return RunState(ticket, state, encoded), message
 
 
+def _secagg_client(ctx: NodeContext, ticket: JobTicket) -> tuple[SecAggConfig, client.ClientState]:
+    try:
+        config = SecAggConfig(
+            session_id=ticket.session_id_bytes(),
+            participants=ticket.participants,
+            threshold=ticket.threshold,
+            ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
+            vector_length=ticket.vector_length,
+        )
+    except ValueError as exc:
+        raise JobRefused("malformed_ticket", f"the ticket's protocol parameters are invalid: {exc}") from exc
+    return config, client.new_client(config, ctx.identity.participant_id)
+
+
 async def _local_statistics(
     ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract
 ) -> RingArray:
@@ -179,8 +196,16 @@ async def _local_statistics(
         raise JobRefused(
             "layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}"
         )
+    try:  # cheap unless a file changed since it last passed; before charging, as nothing is computed yet
+        await asyncio.to_thread(ctx.data.verify, dataset)
+    except DataError as exc:
+        raise _data_refusal(dataset, exc) from exc
     plan = plan_and_charge(ctx.ledger, ticket, spec, contract, layout)
-    values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
+    try:
+        values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
+    except LocalComputeError as exc:  # a line the check does not parse; charged: no refunds
+        ctx.data.forget(dataset.paths)
+        raise _data_refusal(dataset, exc) from exc
     # A cell this factory has too few rows for is left out, so no released figure can rest on a handful
     # of its rows; the indicators tell the coordinator how many factories stand behind each cell.
     gated = gate_cells(layout, values, contract.terms.privacy.min_rows_per_factory)
@@ -195,6 +220,14 @@ async def _local_statistics(
         rows_contributed=gated.rows,
     )
     return add_noise_share(_encode(gated.vector, ticket), plan, layout, ctx.rng)
+
+
+def _data_refusal(dataset: DatasetConfig, error: LocalComputeError) -> JobRefused:
+    """The refusal sent for a dataset that cannot be used: a code and a reason that quote nothing of it."""
+    if isinstance(error, DataError):
+        return JobRefused(error.code, f"dataset {dataset.name!r}: {error.reason}", detail=error.detail)
+    reason = f"dataset {dataset.name!r}: the local statistics could not be computed"
+    return JobRefused("compute_failed", reason, detail=str(error))
 
 
 def _encode(values: np.ndarray, ticket: JobTicket) -> RingArray:

@@ -1,6 +1,9 @@
 """A node's local part of a joint-analysis job: the statistics vector over its own files, computed in DuckDB.
 
-The result follows ``contracts.jobspec.vector_layout`` exactly. Definition of the rows that count:
+The result follows ``contracts.jobspec.vector_layout`` exactly. A CSV file is read with the columns its own
+header names, as text and without sniffing, so a line with the wrong number of cells, an open quote or
+invalid UTF-8 in a column read fails the whole scan (a ``DataError``) rather than being guessed around.
+Definition of the rows that count:
 
 * every cell is cast to its schema type; a cell that does not parse, a non-finite number and a fractional
   value in an integer field are NULL;
@@ -22,8 +25,7 @@ are schema identifiers (validated against a strict pattern) and are quoted as we
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +44,9 @@ from contracts.jobspec import (
     vector_layout,
 )
 from contracts.schema import GRID_TOLERANCE, DatasetSchema, FieldSpec, FieldType
-from node.exceptions import LocalComputeError
+from node import engine
+from node.datafiles import csv_header
+from node.exceptions import DataMissing, DataUnreadable, LocalComputeError, SchemaMismatch
 
 SourceFormat = Literal["csv", "parquet"]
 
@@ -60,46 +64,63 @@ _COMPARISONS = {
     FilterOp.GT: ">",
     FilterOp.GE: ">=",
 }
-_CONNECTION_CONFIG: dict[str, str | bool | int | float | list[str]] = {
-    # A factory node must not fetch code at run time.
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    # DuckDB 2.0 pushes TRY_CAST into the CSV reader, where it becomes a failing strict cast.
-    "disabled_optimizers": "type_pushdown",
-}
+CSV_OPTIONS = "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"'"
 
 
 def local_vector(
     spec: JobSpec, schema: DatasetSchema, dataset_files: Sequence[Path], fmt: SourceFormat
 ) -> NDArray[np.float64]:
-    """Validate ``spec`` and compute this node's statistics vector over ``dataset_files``."""
+    """Validate ``spec`` and compute this node's statistics vector over ``dataset_files``.
+
+    A file that cannot be read as the schema says raises a ``DataError`` whose code and reason may be sent to
+    the coordinator; DuckDB's own message, which can quote a line of the file, stays in its detail.
+    """
     layout = vector_layout(spec, schema)
     files = _checked_files(dataset_files)
     sql, params = build_query(spec, schema, layout, files, fmt)
     try:
-        with _engine().cursor() as con:
+        with engine.shared().cursor() as con:
             rows = con.execute(sql, params).fetchall()
     except duckdb.Error as exc:
-        raise LocalComputeError(f"cannot compute {spec.kind} over {len(files)} file(s): {exc}") from exc
+        raise _classified(exc, spec, files) from exc
     return _assemble(layout, rows)
-
-
-@functools.cache
-def _engine() -> duckdb.DuckDBPyConnection:
-    # Opening a database costs more than a small query; jobs leave no state in it (each has its own cursor).
-    return duckdb.connect(":memory:", config=_CONNECTION_CONFIG)
 
 
 def _checked_files(dataset_files: Sequence[Path]) -> list[str]:
     if not dataset_files:
-        raise LocalComputeError("the dataset has no files")
+        raise DataMissing("the dataset has no files")
     missing = [str(p) for p in dataset_files if not Path(p).is_file()]
     if missing:
-        raise LocalComputeError(f"dataset files not found: {', '.join(missing)}")
+        raise DataMissing("a dataset file was not found", f"dataset files not found: {', '.join(missing)}")
     return [str(Path(p).resolve()) for p in dataset_files]
 
 
-class _Params:
+def _classified(exc: duckdb.Error, spec: JobSpec, files: list[str]) -> LocalComputeError:
+    """The data error behind a failed query, with a reason that quotes nothing of the file."""
+    what, detail = f"cannot compute {spec.kind}", f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, duckdb.IOException):
+        if not all(Path(f).is_file() for f in files):
+            return DataMissing(f"{what}: a dataset file disappeared", detail)
+        return DataUnreadable(f"{what}: a dataset file cannot be read", detail)
+    if isinstance(exc, duckdb.BinderException):
+        return SchemaMismatch(f"{what}: a field the job uses is not in the dataset files", detail)
+    if isinstance(exc, duckdb.InvalidInputException | duckdb.ConversionException):
+        return DataUnreadable(f"{what}: {_symptom(str(exc))}", detail)
+    return LocalComputeError(f"{what} over {len(files)} file(s): {exc}")
+
+
+def _symptom(message: str) -> str:
+    lowered = message.lower()
+    if "unicode" in lowered or "encoding" in lowered:
+        return "a dataset file is not valid UTF-8"
+    if "csv error" in lowered or "number of columns" in lowered or "quote" in lowered:
+        return "a dataset file has a malformed line"
+    if "parquet" in lowered or "magic" in lowered:
+        return "a Parquet file is corrupt or truncated"
+    return "a dataset file cannot be parsed"
+
+
+class Params:
     """Collects bound parameters and hands out their placeholders."""
 
     def __init__(self) -> None:
@@ -127,7 +148,7 @@ def build_query(
     Moment kinds yield one row per non-empty group: ``[group,] term values...``; histograms yield
     ``[group,] bin index or NULL (outside the edges), row count`` per occupied bin.
     """
-    params = _Params()
+    params = Params()
     eligible = _eligible_rows(spec, schema, files, fmt, params)
     group = [quote(spec.group_by)] if spec.group_by else []
     if layout.kind is JobKind.HISTOGRAM:
@@ -146,7 +167,7 @@ def build_query(
 
 
 def _eligible_rows(
-    spec: JobSpec, schema: DatasetSchema, files: list[str], fmt: SourceFormat, params: _Params
+    spec: JobSpec, schema: DatasetSchema, files: list[str], fmt: SourceFormat, params: Params
 ) -> str:
     """CTEs ending in ``eligible``: the used fields, typed and clipped, of the rows the job counts."""
     fields = [schema.field(name) for name in spec.used_fields()]
@@ -160,13 +181,13 @@ def _eligible_rows(
     ]
     conditions += [_condition(item, schema.field(item.field), params) for item in spec.filters]
     return (
-        f"WITH typed AS (SELECT {typed or '1 AS one'} FROM {_source(fmt, params.bind(files))}),\n"
+        f"WITH typed AS (SELECT {typed or '1 AS one'} FROM {_source(fmt, files, schema, params)}),\n"
         f"clipped AS (SELECT {clipped or 'one'} FROM typed),\n"
         f"eligible AS (SELECT * FROM clipped WHERE {' AND '.join(conditions) or 'TRUE'})"
     )
 
 
-def _histogram_select(layout: VectorLayout, group: list[str], params: _Params) -> str:
+def _histogram_select(layout: VectorLayout, group: list[str], params: Params) -> str:
     # An as-of join finds each value's bin by binary search instead of testing every bin: bin i holds
     # [edge_i, edge_i+1), the last bin also its upper edge, values outside the edges get no bin.
     first = layout.terms[1]
@@ -182,19 +203,53 @@ def _histogram_select(layout: VectorLayout, group: list[str], params: _Params) -
     )
 
 
-def _source(fmt: SourceFormat, files_placeholder: str) -> str:
+def _source(fmt: SourceFormat, files: list[str], schema: DatasetSchema, params: Params) -> str:
     if fmt == "csv":
-        # Everything is read as text and cast per column, so one malformed cell only voids its own field.
-        return (
-            f"read_csv({files_placeholder}, header = true, all_varchar = true, union_by_name = true, "
-            "delim = ',', quote = '\"', escape = '\"')"
-        )
+        return _csv_source(files, schema, params)
     if fmt == "parquet":
-        return f"read_parquet({files_placeholder}, union_by_name = true)"
+        return f"read_parquet({params.bind(files)}, union_by_name = true)"
     raise LocalComputeError(f"unsupported dataset format {fmt!r}")
 
 
-def _clipped(field: FieldSpec, params: _Params) -> str:
+def _csv_source(files: list[str], schema: DatasetSchema, params: Params) -> str:
+    """Every file read with the columns of its own header, all as text, and the files united by name.
+
+    Nothing is sniffed: a malformed line cannot change how the others are read, it fails the read. Each
+    cell is cast later, per column, so one bad cell only voids its own field.
+    """
+    declared = set(schema.field_names)
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for file in files:
+        by_header.setdefault(tuple(csv_header(Path(file))), []).append(file)
+    scans = [
+        f"SELECT * FROM read_csv({params.bind(group)}, "
+        f"columns = {params.bind(csv_columns(header, declared))}, {CSV_OPTIONS})"
+        for header, group in by_header.items()
+    ]
+    return "(" + " UNION ALL BY NAME ".join(scans) + ")"
+
+
+def csv_columns(header: tuple[str, ...], declared: Collection[str]) -> dict[str, str]:
+    """Column names for DuckDB, which compares them case-insensitively.
+
+    A declared field keeps its name (twice is a schema mismatch); any other column that clashes with a name
+    taken, or has none, gets a placeholder: it is never read.
+    """
+    present = [name for name in header if name in declared]
+    if len(set(present)) < len(present):
+        raise SchemaMismatch("a declared field is repeated in a file's header", ", ".join(header))
+    taken = set(present)  # schema names are lower case
+    columns: dict[str, str] = {}
+    for position, name in enumerate(header):
+        if name not in declared:
+            if not name or name.lower() in taken:
+                name = f"__column_{position}__"
+            taken.add(name.lower())
+        columns[name] = "VARCHAR"
+    return columns
+
+
+def _clipped(field: FieldSpec, params: Params) -> str:
     name = quote(field.name)
     if not field.type.is_numeric:
         return name
@@ -205,7 +260,7 @@ def _clipped(field: FieldSpec, params: _Params) -> str:
     return f"CASE WHEN {valid} THEN LEAST(GREATEST({name}, {lo}), {hi}) END AS {name}"
 
 
-def _condition(item: Filter, field: FieldSpec, params: _Params) -> str:
+def _condition(item: Filter, field: FieldSpec, params: Params) -> str:
     name = _coarsened(field, params)
     values = [_parameter(v, field) for v in (item.value if isinstance(item.value, list) else [item.value])]
     if item.op is FilterOp.IN:
@@ -215,7 +270,7 @@ def _condition(item: Filter, field: FieldSpec, params: _Params) -> str:
     return f"{name} {_COMPARISONS[item.op]} {params.bind(values[0])}"
 
 
-def _coarsened(field: FieldSpec, params: _Params) -> str:
+def _coarsened(field: FieldSpec, params: Params) -> str:
     """The value a filter on ``field`` compares: the start of its granule (see the module docstring)."""
     name = quote(field.name)
     if field.type is FieldType.TIMESTAMP:

@@ -1,6 +1,9 @@
 """Job messages: start a run from its ticket, play its secure-aggregation rounds, end it on abort or finish.
 
-A refused job or a protocol error is answered with a refusal; any other error is journaled as ``job_error``.
+Every failure of a job message is journalled and, when the message names a run, answered with a refusal
+and the run's state dropped, so the coordinator records the node's refusal instead of waiting for a
+dropout: a refused job or a malformed message with its own code, a protocol error with the error's name,
+anything unexpected as ``internal_error``.
 """
 
 from __future__ import annotations
@@ -28,46 +31,55 @@ class JobHandler:
         message = envelope.job
         try:
             await self._on_job(message, outbox)
-        except Exception as error:  # one job's fault must not end the connection
+        except JobRefused as refusal:
+            log.warning("refused job %s: %s", message.job_id, refusal)
+            self._refuse(message, outbox, "job_refused", refusal.code, str(refusal), refusal.detail)
+        except ProtocolError as error:
+            log.warning("protocol error in job %s: %s", message.job_id, error)
+            self._refuse(message, outbox, "protocol_error", type(error).__name__, str(error))
+        except Exception as error:  # one job's fault must end neither the connection nor the node
             log.exception("job %s failed", message.job_id)
-            self.ctx.journal.record(
-                self.ctx.clock(),
-                "job_error",
-                job_id=message.job_id,
-                error=type(error).__name__,
-                reason=str(error),
+            reason = f"the node could not handle a message of this job ({type(error).__name__})"
+            self._refuse(
+                message, outbox, "job_error", "internal_error", reason, f"{type(error).__name__}: {error}"
             )
 
     async def _on_job(self, message: pb.ToNode, outbox: Outbox) -> None:
         kind = message.WhichOneof("body")
         reply: serde.ClientMessage | None = None
-        try:
-            if kind == "ticket":
-                run, reply = await start_run(self.ctx, message.ticket.payload, message.ticket.signature)
-                self.runs[message.run_id] = run
-            elif kind == "secagg" and message.run_id in self.runs:
+        if kind == "ticket":
+            started, reply = await start_run(self.ctx, message.ticket.payload, message.ticket.signature)
+            self.runs[message.run_id] = started
+        elif kind == "secagg":
+            run = self.runs.get(message.run_id)
+            if run is None:  # a run this node refused, finished or never joined: nothing to answer
+                return
+            try:
                 decoded = serde.decode_server(message.secagg, self.ctx.identity.participant_id)
-                reply = advance(self.ctx, self.runs[message.run_id], decoded)
-            elif kind in ("abort", "finished"):
-                self._finish(message)
-        except JobRefused as refusal:
-            log.warning("refused job %s: %s", message.job_id, refusal)
-            self.ctx.journal.record(
-                self.ctx.clock(), "job_refused", job_id=message.job_id, code=refusal.code, reason=str(refusal)
-            )
-            outbox.put_nowait(
-                _from_node(message, refusal=pb.JobRefusal(code=refusal.code, message=str(refusal)))
-            )
-        except ProtocolError as error:
-            log.warning("protocol error in job %s: %s", message.job_id, error)
-            self.ctx.journal.record(
-                self.ctx.clock(), "protocol_error", job_id=message.job_id, reason=str(error)
-            )
-            self.runs.pop(message.run_id, None)
-            code = type(error).__name__
-            outbox.put_nowait(_from_node(message, refusal=pb.JobRefusal(code=code, message=str(error))))
+            except ValueError as exc:
+                raise JobRefused(
+                    "malformed_message", f"secure-aggregation message not understood: {exc}"
+                ) from exc
+            reply = advance(self.ctx, run, decoded)
+        elif kind in ("abort", "finished"):
+            self._finish(message)
+        else:
+            raise JobRefused("malformed_message", "a job message without a body this node knows")
         if reply is not None:
             outbox.put_nowait(_from_node(message, secagg=serde.encode_client(reply)))
+
+    def _refuse(
+        self, message: pb.ToNode, outbox: Outbox, event: str, code: str, reason: str, detail: str = ""
+    ) -> None:
+        """Journal the failure with its local detail; refuse the run, if the message names one."""
+        self.runs.pop(message.run_id, None)
+        extra = {"detail": detail} if detail else {}
+        self.ctx.journal.record(
+            self.ctx.clock(), event, job_id=message.job_id, run_id=message.run_id, code=code, reason=reason,
+            **extra,
+        )  # fmt: skip
+        if message.run_id:
+            outbox.put_nowait(_from_node(message, refusal=pb.JobRefusal(code=code, message=reason)))
 
     def _finish(self, message: pb.ToNode) -> None:
         run = self.runs.pop(message.run_id, None)

@@ -37,10 +37,21 @@ class NegotiationHandler:
 
     async def watch_decisions(self, outbox: Outbox) -> None:
         """A person approves or rejects from the command line; act on it while connected."""
+        last_error: str | None = None
         while True:
             await asyncio.sleep(1.0)
-            for contract, decision in self.ctx.contracts.entries():
-                self._move(contract, decision, outbox)
+            try:
+                for contract, decision in self.ctx.contracts.entries():
+                    self._move(contract, decision, outbox)
+            except Exception as error:  # e.g. a contract file broken by hand: keep watching
+                if str(error) != last_error:  # once per fault, not every second
+                    log.exception("contract decisions not read")
+                    self.ctx.journal.record(
+                        self.ctx.clock(), "contract_error", error=type(error).__name__, reason=str(error)
+                    )
+                last_error = str(error)
+            else:
+                last_error = None
 
     def _on_contract(self, contract: Contract, outbox: Outbox) -> None:
         """Record a proposal or update; approve by local rule or leave it for a person; then move."""
