@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint proto check-proto bench install clean
+.PHONY: demo test test-slow fuzz lint proto check-proto bench install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The long schemathesis profile against every endpoint and role (the quick one runs in `make test`).
+fuzz: $(STAMP)
+	DATASPACE_SCHEMATHESIS_EXAMPLES=100 $(BIN)/python -m pytest -m fuzz
 
 # pytest exits 5 when the marker selects no test; that is not a failure.
 test-slow: $(STAMP)

@@ -12,10 +12,11 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from contracts.canonical import PRINTABLE_PATTERN, SafeFloat
 from contracts.exceptions import JobSpecError, SpecErrorCode
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
 
@@ -24,9 +25,13 @@ MAX_IN_VALUES = 1000
 MAX_BIN_EDGES = 1001
 MAX_FEATURES = 16
 MAX_VECTOR_LENGTH = 100_000
+MAX_FILTER_TEXT = 256  # a category or an ISO-8601 timestamp
 
-FilterScalar = float | str
-FilterValue = FilterScalar | list[FilterScalar]
+# Every number a spec carries is signed into tickets and logged, so it stays inside canonical JSON.
+FieldName = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+FilterText = Annotated[str, StringConstraints(pattern=PRINTABLE_PATTERN, max_length=MAX_FILTER_TEXT)]
+FilterScalar = SafeFloat | FilterText
+FilterValue = FilterScalar | Annotated[list[FilterScalar], Field(max_length=MAX_IN_VALUES)]
 
 
 class FilterOp(StrEnum):
@@ -74,7 +79,7 @@ class Filter(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    field: str
+    field: FieldName
     op: FilterOp
     value: FilterValue
 
@@ -95,11 +100,11 @@ class JobSpec(BaseModel):
 
     kind: JobKind
     dataset: str = Field(pattern=IDENTIFIER_PATTERN)
-    field: str | None = None
-    group_by: str | None = None
-    bins: list[float] | None = None
-    features: list[str] = Field(default_factory=list)
-    target: str | None = None
+    field: FieldName | None = None
+    group_by: FieldName | None = None
+    bins: list[SafeFloat] | None = Field(default=None, max_length=MAX_BIN_EDGES)
+    features: list[FieldName] = Field(default_factory=list, max_length=MAX_FEATURES)
+    target: FieldName | None = None
     filters: list[Filter] = Field(default_factory=list, max_length=MAX_FILTERS)
     # Fewer than three contributors lets any one of them subtract its own vector from the sum and read the
     # other's exactly, so three is the floor.

@@ -1,6 +1,7 @@
 """Ed25519 party signatures over canonical (RFC 8785) JSON: keys, key ids, and raw sign and verify.
 
-Knows nothing of contracts; ``contracts.signing`` decides which bytes of a contract are signed.
+Knows nothing of contracts; ``contracts.signing`` decides which bytes of a contract are signed, and
+``canonical`` (from ``contracts.canonical``, the one encoder) makes them.
 """
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Any, Final
+from typing import Final
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.canonical import SafeId
+from contracts.canonical import canonical as canonical
 from contracts.exceptions import SignatureError, SignatureErrorCode
 
 PublicKeyLike = Ed25519PublicKey | bytes
@@ -31,9 +33,10 @@ class PartySignature(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    party: str
+    party: SafeId
     key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
-    signature: str
+    # 64 bytes in standard base64; anything else in that alphabet is refused as malformed when verified.
+    signature: str = Field(max_length=128, pattern=r"^[A-Za-z0-9+/=]*$")
 
 
 def public_key(key: PublicKeyLike) -> Ed25519PublicKey:
@@ -50,10 +53,6 @@ def raw_public_key(key: PublicKeyLike) -> bytes:
 def key_id(key: PublicKeyLike) -> str:
     """First 8 bytes of SHA-256 of the raw public key, in hex."""
     return hashlib.sha256(raw_public_key(key)).digest()[:8].hex()
-
-
-def canonical(document: Any) -> bytes:
-    return bytes(rfc8785.dumps(document))
 
 
 def sign_payload(party: str, key: Ed25519PrivateKey, payload: bytes) -> PartySignature:

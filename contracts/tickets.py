@@ -16,6 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.canonical import canonical
+
 # Nodes and coordinator run on different machines; tolerate this much clock difference.
 _CLOCK_SKEW = timedelta(seconds=30)
 
@@ -55,7 +57,7 @@ class JobTicket(BaseModel):
 
 def canonical_bytes(ticket: JobTicket) -> bytes:
     """RFC 8785 canonical JSON of the ticket, the exact bytes that are signed."""
-    return bytes(rfc8785.dumps(ticket.model_dump(mode="json")))
+    return canonical(ticket.model_dump(mode="json"))
 
 
 def sign_ticket(ticket: JobTicket, key: Ed25519PrivateKey) -> tuple[bytes, bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +27,10 @@ class CoordinatorSettings(BaseSettings):
     # When set, every message received from nodes is appended here (for audits of what the coordinator saw).
     wire_record_dir: Path | None = None
     instance_id: str = "coordinator-1"
+    # The gateway answers 413 to a request body past this many bytes, counting as the body streams in.
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # ... and 408 to one whose body has not fully arrived this many seconds after the request began.
+    request_read_timeout_s: float = Field(default=30.0, gt=0)
 
 
 def write_endpoints(data_dir: Path, *, grpc_target: str, http_url: str) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import Scope
 
-from coordinator.api.errors import install_error_handlers
+from coordinator.api.deps import check_query
+from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
+from coordinator.api.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware
+from coordinator.api.refusals import audit_refusal
 from coordinator.api.routes import audit, contracts, diagnostics, enrollment, health, jobs, nodes
 from coordinator.context import CoordinatorContext
 
@@ -14,9 +20,25 @@ def create_app(context: CoordinatorContext) -> FastAPI:
         title="industrial-dataspace gateway",
         version="1",
         description="Enrollment, datasets and joint-analysis jobs of the trusted industrial data space.",
+        dependencies=[Depends(check_query)],
     )
     app.state.context = context
     install_error_handlers(app)
     for module in (health, enrollment, nodes, contracts, jobs, diagnostics, audit):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    # Added innermost first: the error boundary wraps the body limit, which wraps the routes.
+    settings = context.settings
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_request_bytes,
+        read_timeout_s=settings.request_read_timeout_s,
+        on_declared_too_large=_audit_too_large,
+    )
+    app.add_middleware(ErrorBoundaryMiddleware)
     return app
+
+
+async def _audit_too_large(scope: Scope, declared: int | None, limit: int) -> None:
+    message = f"the request body exceeds {limit} bytes"
+    extra = {"content_length": declared, "limit": limit}
+    await run_in_threadpool(audit_refusal, Request(scope), 413, "request_too_large", message, extra=extra)

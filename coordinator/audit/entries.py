@@ -1,16 +1,18 @@
-"""Audit entries and their canonical JSON form (RFC 8785); a Merkle leaf is exactly those bytes."""
+"""Audit entries and their canonical JSON form (RFC 8785); a Merkle leaf is exactly those bytes.
+
+An entry's bytes are made by ``contracts.canonical`` and proven to decode back into the same entry before
+anyone may append them, so the log never holds a leaf that its readers would refuse.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
+from contracts.canonical import CanonicalError, canonical, parse_canonical
 from protocols.tlog.exceptions import EntryError
 from protocols.tlog.merkle import leaf_hash
 
@@ -69,10 +71,13 @@ class AuditEntry:
         }
 
     def canonical_bytes(self) -> bytes:
+        """The leaf bytes, checked to read back as an entry: what cannot be read is never written."""
         try:
-            return rfc8785.dumps(self.to_json())
-        except rfc8785.CanonicalizationError as exc:
+            data = canonical(self.to_json())
+        except CanonicalError as exc:
             raise EntryError(f"entry is not canonical JSON material: {exc}") from exc
+        AuditEntry.from_canonical(data)
+        return data
 
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.canonical_bytes())
@@ -81,22 +86,12 @@ class AuditEntry:
     def from_canonical(cls, data: bytes) -> AuditEntry:
         """Decode stored leaf bytes, insisting they are exactly the canonical form of an entry."""
         try:
-            obj = json.loads(data, object_pairs_hook=_no_duplicates)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EntryError(f"entry is not JSON: {exc}") from exc
+            obj = parse_canonical(bytes(data))
+        except CanonicalError as exc:
+            raise EntryError(f"entry bytes are not canonical JSON: {exc}") from exc
         if not isinstance(obj, dict) or set(obj) != _FIELDS:
             raise EntryError("entry must be an object with exactly the audit fields")
-        entry = cls(**obj)
-        if entry.canonical_bytes() != data:
-            raise EntryError("entry bytes are not in canonical form")
-        return entry
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate object key")
-    return result
+        return cls(**obj)
 
 
 def new_entry(

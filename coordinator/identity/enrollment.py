@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
 from contracts.signatures import key_id
+from coordinator.audit.refusals import safe_subjects
 from coordinator.audit.trail import OPERATOR, AuditTrail, Event
 from coordinator.exceptions import ConflictError, CoordinatorError, InvalidRequestError
 from coordinator.identity import pki
@@ -83,9 +84,9 @@ def enroll(
             _check_signing_key(signing_key)
         result = _enroll(store, ca, audit, token_text=token_text, csr_pem=csr_pem, now=now)
     except CoordinatorError as error:
-        token_id = token_text.split(".", 1)[0][:32]
+        token_id = token_text.split(".", 1)[0][:32]  # only a well-formed id becomes a log subject
         details = {"code": error.code, "reason": error.message}
-        audit.record("anonymous", Event.ENROLLMENT_REFUSED, {"token": token_id}, details)
+        audit.record("anonymous", Event.ENROLLMENT_REFUSED, safe_subjects(token=token_id), details)
         raise
     if signing_key is not None:
         store.set_signing_key(result.participant_id, signing_key, now)

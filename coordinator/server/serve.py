@@ -77,7 +77,16 @@ async def serve(settings: CoordinatorSettings) -> None:
     http_socket.bind((settings.host, settings.http_port))
     http_port = http_socket.getsockname()[1]
     app = create_app(context)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2)
+    # Idle connections are dropped and connections capped; bodies are bounded and timed by the gateway.
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=5,
+        limit_concurrency=512,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
     http_server = uvicorn.Server(config)
 
     await grpc_server.start()

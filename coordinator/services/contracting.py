@@ -12,6 +12,7 @@ import uuid
 from pydantic import ValidationError
 
 from contracts.agreement import Contract, advance, draft_contract
+from contracts.canonical import CanonicalError, bounded_text, canonical
 from contracts.exceptions import ContractsError
 from contracts.negotiation import Event as Move
 from contracts.negotiation import Stage
@@ -38,9 +39,11 @@ def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> Da
             raise PermissionDeniedError(f"{provider} cannot publish an offer of {offer.provider}",
                                         code="not_the_provider")  # fmt: skip
         validate_offer(offer)
-    except ValidationError as exc:
+        canonical(offer.model_dump(mode="json"))  # its terms will be signed: they must be canonical JSON
+    except (ValidationError, CanonicalError) as exc:
         _refuse_offer(ctx, provider, "malformed_offer", str(exc))
-        raise InvalidRequestError(f"offer is malformed: {exc}", code="malformed_offer") from exc
+        raise InvalidRequestError(f"offer is malformed: {bounded_text(str(exc), 500)}",
+                                  code="malformed_offer") from exc  # fmt: skip
     except (ContractsError, CoordinatorError) as exc:
         _refuse_offer(ctx, provider, exc.code, str(exc))
         raise
@@ -60,7 +63,10 @@ def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> Da
 
 def _refuse_offer(ctx: CoordinatorContext, provider: str, code: str, reason: str) -> None:
     ctx.audit.record(
-        provider, Event.OFFER_REFUSED, {"participant": provider}, {"code": code, "reason": reason[:500]}
+        provider,
+        Event.OFFER_REFUSED,
+        {"participant": provider},
+        {"code": code, "reason": bounded_text(reason, 500)},
     )
 
 
@@ -92,8 +98,14 @@ def visible(ctx: CoordinatorContext, contract_id: str, participant: str, is_oper
 def act(
     ctx: CoordinatorContext, contract_id: str, actor: str, move: Move, signature: PartySignature | None = None
 ) -> Contract:
-    """One party's move. A signature is checked against the key the party registered at enrollment."""
+    """One party's move. A signature is checked against the key the party registered at enrollment.
+
+    Someone outside the contract gets the same 404 as for reading it: a refusal with the current state
+    would tell a stranger that the contract exists and where it stands.
+    """
     contract = load(ctx, contract_id)
+    if actor not in contract.parties and actor != contract.operator:
+        raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
     if move is Move.SIGN:
         contract = _attach_signature(ctx, contract, actor, signature)
     contract = advance(contract, move, actor, ctx.clock())

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
 from contracts.agreement import Contract
+from contracts.canonical import canonical
 from contracts.enforcement import evaluate
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
 from contracts.policy import JobRequest, Usage
+from coordinator.audit.refusals import RequestDigest, refusal_payload, safe_subjects, scalar_details
 from coordinator.audit.trail import COORDINATOR, Event
 from coordinator.context import CoordinatorContext
-from coordinator.exceptions import ConflictError, CoordinatorError, NotFoundError, PolicyViolationError
+from coordinator.exceptions import (
+    ConflictError,
+    CoordinatorError,
+    NotFoundError,
+    PolicyViolationError,
+    mark_audited,
+)
 from coordinator.faults import CoordinatorFault
 from coordinator.services import contracting
 from coordinator.store.database import Charge
@@ -28,19 +37,25 @@ def submit_job(
     contract_id: str,
     epsilon: float | None = None,
     purpose: str | None = None,
+    *,
+    request: RequestDigest | None = None,
 ) -> Job:
-    """Enforce the contract, validate, and queue; a refused job leaves an audit entry and nothing else."""
+    """Enforce the contract, validate, and queue; a refused job leaves an audit entry and nothing else.
+
+    The entry summarises the request (``request``, else the canonical spec) by digest and size; it never
+    holds the spec, which may be as large as the gateway lets a body be.
+    """
     try:
         return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon, purpose)
     except (CoordinatorError, ContractsError) as error:
-        refusal = {
-            "code": error.code,
-            "reason": str(error),
-            "spec": spec.model_dump(mode="json"),
-            **error.details,
-        }
-        subjects = {"participant": buyer_id, "contract": contract_id}
+        summary = request or RequestDigest.of(canonical(spec.model_dump(mode="json")))
+        reasons = error.details.get("reasons") if isinstance(error, PolicyViolationError) else None
+        constraints = [r.get("constraint") for r in reasons or () if isinstance(r, dict)]
+        extra = scalar_details(error.details) | ({"constraints": constraints} if constraints else {})
+        refusal = refusal_payload(error.code, str(error), summary, **extra)
+        subjects = safe_subjects(participant=buyer_id, contract=contract_id)
         context.audit.record(buyer_id, Event.JOB_REFUSED, subjects, refusal)
+        mark_audited(error)
         raise
 
 
@@ -120,6 +135,22 @@ def visible_job(context: CoordinatorContext, job_id: str, participant_id: str, i
     if not is_operator and job.buyer_id != participant_id:
         raise NotFoundError(f"no job {job_id}", code="job_not_found")
     return job
+
+
+_RELEASES = threading.Lock()  # one reader's first read is logged once, however many polls race
+
+
+def release_result(context: CoordinatorContext, job: Job, reader: str) -> dict[str, Any]:
+    """The job's result; the first read by ``reader`` appends result.released, later reads append nothing."""
+    released = job_result(job)
+    with _RELEASES:
+        earlier = context.audit.log.entries(
+            0, 10_000, kind=Event.RESULT_RELEASED, subject=("job", job.job_id)
+        )
+        if not any(entry.payload.get("to") == reader for entry in earlier):
+            subjects = {"job": job.job_id, "participant": job.buyer_id}
+            context.audit.record(reader, Event.RESULT_RELEASED, subjects, {"to": reader})
+    return released
 
 
 def job_result(job: Job) -> dict[str, Any]:

@@ -100,9 +100,6 @@ def test_key_id_is_the_first_eight_bytes_of_sha256_of_the_raw_key() -> None:
         ),
         (1.0, b"1"),
         (-0.0, b"0"),
-        (1e21, b"1e+21"),
-        (1e20, b"100000000000000000000"),
-        (1.2345678901234568e20, b"123456789012345680000"),
         (0.1 + 0.2, b"0.30000000000000004"),
         (0.000001, b"0.000001"),
         (1e-7, b"1e-7"),
@@ -115,7 +112,11 @@ def test_canonical_json_bytes(document: Any, expected: bytes) -> None:
     assert canonical(document) == expected
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**53])
+# Whole floats from 2^53 on are refused: RFC 8785 prints 1e20 as 100000000000000000000, which reads back
+# as an integer no canonical reader accepts (see contracts.canonical and tests/contracts/test_canonical.py).
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), 2**53, 2.0**53, 1e20, 1.2345678901234568e20, 1e21]
+)
 def test_values_outside_canonical_json_are_refused(value: float) -> None:
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical({"x": value})

@@ -175,7 +175,11 @@ def test_marker_in_one_nodes_input_never_reaches_the_coordinator(space: LocalSpa
     assert len(wire) > 0, "the coordinator recorded what it received"
     stored = b"".join(p.read_bytes() for p in space.coordinator_dir.rglob("*") if p.is_file())
     assert len(wire) > encoded.nbytes  # the masked vectors did arrive: there was something to search
-    for secret in secrets_of_node:
+    # An 8-byte pattern of mostly zero bytes (a small count, a round float) turns up in database pages by
+    # chance; only patterns with at least four non-zero bytes are evidence.
+    distinctive = [secret for secret in secrets_of_node if sum(b != 0 for b in secret) >= 4]
+    assert len(distinctive) >= 4
+    for secret in distinctive:
         assert secret not in wire
         assert secret not in stored
     assert np.count_nonzero(encoded) > 0

@@ -7,25 +7,26 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contracts.canonical import SafeId
 from contracts.identity import Role
 from contracts.negotiation import Event as Move
-from contracts.offers import DatasetOffer
+from contracts.offers import DatasetOffer, Region
+from contracts.schema import IDENTIFIER_PATTERN
 from contracts.signatures import PartySignature
-from coordinator.api.deps import BuyerDep, ContextDep, PrincipalDep
+from coordinator.api.deps import BuyerDep, ContextDep, IdPath, PrincipalDep
 from coordinator.services import contracting
 from protocols.dp.accounting import epsilon_for
 
 router = APIRouter(prefix="/api/v1", tags=["contracts"])
 
 
+MAX_OFFERS = 100
+
+
 class ContractProposal(BaseModel):
-    offer_ids: list[str] = Field(min_length=1)
-    purpose: str
-    region: str
-
-
-class MoveRequest(BaseModel):
-    reason: str | None = None
+    offer_ids: list[SafeId] = Field(min_length=1, max_length=MAX_OFFERS)
+    purpose: str = Field(pattern=IDENTIFIER_PATTERN)
+    region: Region
 
 
 @router.get("/offers")
@@ -48,7 +49,7 @@ def list_contracts(context: ContextDep, principal: PrincipalDep) -> list[dict[st
 
 
 @router.get("/contracts/{contract_id}")
-def get_contract(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_contract(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     contract = contracting.visible(
         context, contract_id, principal.participant_id, principal.role is Role.OPERATOR
     )
@@ -56,7 +57,7 @@ def get_contract(contract_id: str, context: ContextDep, principal: PrincipalDep)
 
 
 @router.get("/contracts/{contract_id}/usage")
-def usage(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+def usage(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     """What the contract has consumed: jobs run (counted when accepted) and privacy budget spent."""
     contract = contracting.visible(
         context, contract_id, principal.participant_id, principal.role is Role.OPERATOR
@@ -74,25 +75,27 @@ def usage(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dic
 
 
 @router.post("/contracts/{contract_id}/agree")
-def agree(contract_id: str, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
+def agree(contract_id: IdPath, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
     return contracting.act(context, contract_id, buyer.participant_id, Move.AGREE).model_dump(mode="json")
 
 
 @router.post("/contracts/{contract_id}/signature")
-def sign(contract_id: str, signature: PartySignature, context: ContextDep, buyer: BuyerDep) -> dict[str, Any]:
+def sign(
+    contract_id: IdPath, signature: PartySignature, context: ContextDep, buyer: BuyerDep
+) -> dict[str, Any]:
     contract = contracting.act(context, contract_id, buyer.participant_id, Move.SIGN, signature)
     return contract.model_dump(mode="json")
 
 
 @router.post("/contracts/{contract_id}/terminate")
-def terminate(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+def terminate(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     return contracting.act(context, contract_id, principal.participant_id, Move.TERMINATE).model_dump(
         mode="json"
     )
 
 
 @router.post("/contracts/{contract_id}/revoke")
-def revoke(contract_id: str, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
+def revoke(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
     return contracting.act(context, contract_id, principal.participant_id, Move.REVOKE).model_dump(
         mode="json"
     )

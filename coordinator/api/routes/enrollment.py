@@ -8,15 +8,17 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contracts.canonical import PRINTABLE_PATTERN, SafeId
 from contracts.identity import Role
-from coordinator.api.deps import ContextDep, OperatorDep
+from coordinator.api.deps import ContextDep, IdPath, OperatorDep
+from coordinator.exceptions import CoordinatorError, mark_audited
 from coordinator.identity import enrollment
 
 router = APIRouter(prefix="/api/v1", tags=["enrollment"])
 
 
 class EnrollmentTokenCreate(BaseModel):
-    participant_id: str
+    participant_id: SafeId
     role: Role
     ttl_seconds: int = Field(default=86400, gt=0, le=30 * 86400)
 
@@ -29,9 +31,15 @@ class EnrollmentTokenPublic(BaseModel):
 
 
 class EnrollRequest(BaseModel):
-    token: str
-    csr_pem: str | None = None
-    signing_public_key: str | None = Field(default=None, description="Raw Ed25519 public key, base64")
+    # The id before the first dot names the token in the audit log, so it must be a printable label.
+    token: str = Field(max_length=200, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+    csr_pem: str | None = Field(default=None, max_length=16_384, pattern=r"^[\x20-\x7e\r\n\t]*$")
+    signing_public_key: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9+/=]*$",
+        description="Raw Ed25519 public key, base64",
+    )
 
 
 class EnrollResponse(BaseModel):
@@ -66,15 +74,19 @@ def create_enrollment_token(
 
 @router.post("/enroll")
 def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
-    result = enrollment.enroll(
-        context.store,
-        context.keys.ca,
-        context.audit,
-        token_text=body.token,
-        csr_pem=body.csr_pem,
-        now=context.clock(),
-        signing_key=body.signing_public_key,
-    )
+    try:
+        result = enrollment.enroll(
+            context.store,
+            context.keys.ca,
+            context.audit,
+            token_text=body.token,
+            csr_pem=body.csr_pem,
+            now=context.clock(),
+            signing_key=body.signing_public_key,
+        )
+    except CoordinatorError as error:
+        mark_audited(error)  # enroll logs every refusal it raises as enrollment.refused
+        raise
     return EnrollResponse(
         participant_id=result.participant_id,
         role=result.role,
@@ -89,12 +101,12 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
 
 
 class RevocationRequest(BaseModel):
-    reason: str = Field(default="revoked by the operator", max_length=200)
+    reason: str = Field(default="revoked by the operator", max_length=200, pattern=PRINTABLE_PATTERN)
 
 
 @router.post("/participants/{participant_id}/certificate/revoke")
 def revoke_certificate(
-    participant_id: str, body: RevocationRequest, context: ContextDep, _operator: OperatorDep
+    participant_id: IdPath, body: RevocationRequest, context: ContextDep, _operator: OperatorDep
 ) -> dict[str, str]:
     """Revoke a factory's certificate and drop its stream; it cannot reconnect until enrolled again."""
     serial = enrollment.revoke_certificate(context.store, context.audit, participant_id, body.reason)

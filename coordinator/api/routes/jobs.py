@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from contracts.canonical import SafeId
 from contracts.identity import Role
 from contracts.jobspec import JobSpec
-from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep
-from coordinator.audit.trail import Event
+from contracts.schema import IDENTIFIER_PATTERN
+from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep, IdPath
+from coordinator.api.middleware import request_digest
 from coordinator.services import jobs
 from coordinator.store.tables import Job
 
@@ -44,24 +46,32 @@ class JobPublic(BaseModel):
             reason=job.reason,
             attempts=job.attempts,
             contributors=job.contributors,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
+            created_at=_utc(job.created_at),
+            updated_at=_utc(job.updated_at),
         )
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC wall times; the schema promises RFC 3339 date-times with an offset."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class JobSubmission(JobSpec):
     """A job spec (with the epsilon it spends, if any) plus the usage contract it runs under."""
 
-    contract_id: str = Field(description="The finalized usage contract this job runs under")
+    contract_id: SafeId = Field(description="The finalized usage contract this job runs under")
     purpose: str | None = Field(
-        default=None, description="Why this job runs; the contract's purpose if unset"
+        default=None,
+        pattern=IDENTIFIER_PATTERN,
+        description="Why this job runs; the contract's purpose if unset",
     )
 
 
 @router.post("", status_code=202)
-def submit(body: JobSubmission, context: ContextDep, buyer: BuyerDep) -> JobPublic:
+def submit(body: JobSubmission, request: Request, context: ContextDep, buyer: BuyerDep) -> JobPublic:
     spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "purpose"}))
-    job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, spec.epsilon, body.purpose)
+    job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, spec.epsilon, body.purpose,
+                          request=request_digest(request.scope))  # fmt: skip
     return JobPublic.of(job)
 
 
@@ -72,17 +82,14 @@ def list_jobs(context: ContextDep, principal: BuyerOrOperatorDep) -> list[JobPub
 
 
 @router.get("/{job_id}")
-def status(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> JobPublic:
+def status(job_id: IdPath, context: ContextDep, principal: BuyerOrOperatorDep) -> JobPublic:
     job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
     return JobPublic.of(job)
 
 
 @router.get("/{job_id}/result")
-def result(job_id: str, context: ContextDep, principal: BuyerOrOperatorDep) -> dict[str, Any]:
+def result(job_id: IdPath, context: ContextDep, principal: BuyerOrOperatorDep) -> dict[str, Any]:
+    """The released figures; the first read by each reader is logged (result.released), later ones are not."""
     job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
-    released = jobs.job_result(job)
-    subjects = {"job": job.job_id, "participant": job.buyer_id}
-    context.audit.record(
-        principal.participant_id, Event.RESULT_RELEASED, subjects, {"to": principal.participant_id}
-    )
+    released = jobs.release_result(context, job, principal.participant_id)
     return {"id": job.job_id, "contributors": job.contributors, "result": released}
