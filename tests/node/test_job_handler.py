@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import rfc8785
 
 from contracts.schema import DatasetSchema
-from contracts.tickets import JobTicket, sign_ticket
+from contracts.tickets import JobTicket
 from node import job_runner
 from node.config import DatasetConfig
 from node.handlers import Outbox
@@ -41,7 +42,9 @@ def ticket(spec: dict[str, Any], **changes: Any) -> pb.CoordinatorMessage:
         "vector_length": 3, "session_id": base64.b64encode(b"s" * 16).decode(),
         "nonce": secrets.token_urlsafe(16), "issued_at": NOW, "expires_at": NOW + timedelta(minutes=10),
     } | changes  # fmt: skip
-    payload, signature = sign_ticket(JobTicket(**fields), TICKET_KEY)
+    # Signed as a rogue coordinator would: raw RFC 8785, without our encoder's refusal of unsafe numbers.
+    payload = bytes(rfc8785.dumps(JobTicket(**fields).model_dump(mode="json")))
+    signature = TICKET_KEY.sign(payload)
     body = pb.ToNode(job_id=fields["job_id"], run_id=fields["run_id"])
     body.ticket.CopyFrom(pb.JobTicket(payload=payload, signature=signature))
     return pb.CoordinatorMessage(job=body)
