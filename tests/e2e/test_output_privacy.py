@@ -1,8 +1,8 @@
 """A curious, persistent buyer against a running space: no released figure gives away one factory or one row.
 
-Four factories whose operating windows are staggered by a week, so early days belong to one factory alone
-and no day has three. Each attack ends refused, withheld, or noised away from the victim's truth, which is
-computed here directly from the factories' files.
+Four factories (the shared ``space`` fixture, which records what the coordinator receives) whose operating
+windows are staggered by a week, so early days belong to one factory alone and no day has three. Each attack
+ends refused, withheld, or noised away from the victim's truth, computed here from the factories' files.
 """
 
 from __future__ import annotations
@@ -26,21 +26,9 @@ from node.journal import Journal
 from node.local_compute import local_vector
 from protocols import fixedpoint
 
-from .conftest import start_space
-
 pytestmark = pytest.mark.e2e
 ENERGY = "energy_kwh_per_t"
 LO, HI = 300.0, 700.0  # the declared bounds of energy_kwh_per_t: values are clipped to them
-
-
-@pytest.fixture(scope="module")
-def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
-    workdir = tmp_path_factory.mktemp("curious")
-    local = start_space(workdir, 4, {"DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire")})
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 @pytest.fixture(scope="module")
