@@ -1,20 +1,31 @@
-"""Audit log benchmark: single-append cost and proof latency as the log grows to 10^3, 10^5 and 10^6 entries.
+"""Audit log benchmark: append cost, proof latency and full verification as the log grows to 10^6 entries.
 
-The log is built in bulk between sizes; every measured append goes through the normal ``AuditLog.append``,
-paired with an append to a 10^3-entry baseline log so the ratio is immune to a busy machine's drift.
-Run: ``.venv/bin/python bench/audit.py [--max-size N] [--samples K] [--verify]``.
+The log is built in bulk between sizes through the store's own batch path, ``AuditLog.append_batch``: the
+same entry encoding (with its round-trip check), leaf hashes and perfect-subtree rows as single appends, one
+transaction per 20,000 entries. Every measured append goes through the normal ``AuditLog.append``, paired
+with an append to a 10^3-entry baseline log so the ratio is immune to a busy machine's drift.
+
+Full verification (``verify_store``: every leaf, subtree hash and checkpoint) runs at each size in a fresh
+process, so its peak memory is its own: the growth of the process's maximum resident set while verifying
+(the maxrss delta, read as Linux VmHWM), with the ratio to the 10^3 size of the same run. It runs once in
+one process and once with entries decoded by one worker process per CPU (their peak RSS is shown apart).
+Run: ``.venv/bin/python bench/audit.py [--max-size N] [--samples K] [--no-verify]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import platform
 import random
+import resource
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -73,10 +84,14 @@ def grow(log: AuditLog, target: int) -> float:
     return time.perf_counter() - start
 
 
-def settle(engine: Engine, log: AuditLog) -> None:
-    """Flush the bulk load out of the WAL and warm up, so the samples show the steady-state append."""
+def flush_wal(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def settle(engine: Engine, log: AuditLog) -> None:
+    """Flush the bulk load out of the WAL and warm up, so the samples show the steady-state append."""
+    flush_wal(engine)
     start = log.size()
     for k in range(WARMUP):
         log.append(*draft(start + k), NOW)
@@ -126,33 +141,137 @@ def measure_proofs(log: AuditLog, samples: int, rng: random.Random) -> dict[str,
     }
 
 
+def peak_rss_mb(reset: bool = False) -> float:
+    """This process's peak resident set (Linux VmHWM, which ``reset`` sets back to the current RSS).
+
+    ``getrusage`` maxrss would not do: a spawned process starts with its parent's maxrss on Linux.
+    """
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if reset:
+        Path("/proc/self/clear_refs").write_text("5")
+    line = next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def verify_in_process(path: str, workers: int) -> dict[str, float]:
+    """Run in a fresh process: time ``verify_store`` on the log at ``path`` and the RSS it adds."""
+    engine = sqlite_engine(Path(path))
+    before = peak_rss_mb(reset=True)
+    t0 = time.perf_counter()
+    report = verify_store(engine, SIGNER.verifier(), workers=workers)
+    seconds = time.perf_counter() - t0
+    peak = peak_rss_mb()
+    engine.dispose()
+    return {
+        "entries": report.size,
+        "checkpoints": report.checkpoints,
+        "seconds": seconds,
+        "rss_before_mb": before,
+        "rss_peak_mb": peak,
+        "rss_delta_mb": peak - before,
+        "worker_rss_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def measure_verify(path: Path, workers: int) -> dict[str, float]:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(verify_in_process, str(path), workers).result()
+
+
+def cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def verify_row(path: Path) -> dict[str, Any]:
+    serial = measure_verify(path, 1)
+    parallel = measure_verify(path, cpus())
+    return {
+        "verify_entries": serial["entries"],
+        "verify_checkpoints": serial["checkpoints"],
+        "verify_s": serial["seconds"],
+        "verify_us_per_entry": serial["seconds"] / max(serial["entries"], 1) * 1e6,
+        "verify_rss_peak_mb": serial["rss_peak_mb"],
+        "verify_rss_delta_mb": serial["rss_delta_mb"],
+        "verify_workers": cpus(),
+        "verify_workers_s": parallel["seconds"],
+        "verify_workers_rss_delta_mb": parallel["rss_delta_mb"],
+        "verify_worker_rss_peak_mb": parallel["worker_rss_peak_mb"],
+    }
+
+
+def add_memory_ratios(rows: list[dict[str, Any]]) -> None:
+    """Verification memory against the smallest size of this run (10^3 in a full run)."""
+    verified = [r for r in rows if r.get("verify_s") is not None]
+    if not verified:
+        return
+    base = verified[0]
+    for r in verified:
+        # A floor of 1 MB keeps the ratio meaningful when the smallest log adds almost nothing.
+        r["verify_rss_delta_ratio_vs_1e3"] = r["verify_rss_delta_mb"] / max(base["verify_rss_delta_mb"], 1.0)
+        r["verify_rss_peak_ratio_vs_1e3"] = r["verify_rss_peak_mb"] / base["verify_rss_peak_mb"]
+
+
+def _print(head: tuple[str, ...], lines: list[tuple[str, ...]], width: int) -> None:
+    print(" | ".join(f"{h:>{width}}" for h in head))
+    for cells in lines:
+        print(" | ".join(f"{c:>{width}}" for c in cells))
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (
-        "size",
-        "append µs (med)",
-        "p95",
-        "appends/s",
-        "vs 10^3",
-        "incl. µs",
-        "cons. µs",
-        "build s",
-        "verify s",
+    head = ("size", "append µs (med)", "p95", "appends/s", "vs 10^3", "incl. µs", "cons. µs", "build s")
+    _print(
+        head,
+        [
+            (
+                f"{r['size']:,}",
+                f"{r['append_us_median']:.0f}",
+                f"{r['append_us_p95']:.0f}",
+                f"{r['appends_per_s']:.0f}",
+                f"{r['append_ratio_vs_1e3']:.2f}",
+                f"{r['inclusion_us_median']:.0f}",
+                f"{r['consistency_us_median']:.0f}",
+                f"{r['build_s']:.1f}",
+            )
+            for r in rows
+        ],
+        15,
     )
-    print(" | ".join(f"{h:>15}" for h in head))
-    for r in rows:
-        verify = f"{r['verify_s']:.1f}" if r.get("verify_s") is not None else "-"
-        cells = (
-            f"{r['size']:,}",
-            f"{r['append_us_median']:.0f}",
-            f"{r['append_us_p95']:.0f}",
-            f"{r['appends_per_s']:.0f}",
-            f"{r['append_ratio_vs_1e3']:.2f}",
-            f"{r['inclusion_us_median']:.0f}",
-            f"{r['consistency_us_median']:.0f}",
-            f"{r['build_s']:.1f}",
-            verify,
-        )
-        print(" | ".join(f"{c:>15}" for c in cells))
+    verified = [r for r in rows if r.get("verify_s") is not None]
+    if not verified:
+        return
+    print()
+    workers = verified[0]["verify_workers"]
+    head = (
+        "verified",
+        "checkpoints",
+        "verify s",
+        "µs/entry",
+        f"{workers} workers s",
+        "ΔRSS MB",
+        "peak RSS MB",
+        "ΔRSS vs 10^3",
+        "peak vs 10^3",
+    )
+    _print(
+        head,
+        [
+            (
+                f"{r['verify_entries']:,}",
+                f"{r['verify_checkpoints']:,}",
+                f"{r['verify_s']:.1f}",
+                f"{r['verify_us_per_entry']:.1f}",
+                f"{r['verify_workers_s']:.1f}",
+                f"{r['verify_rss_delta_mb']:.1f}",
+                f"{r['verify_rss_peak_mb']:.1f}",
+                f"{r['verify_rss_delta_ratio_vs_1e3']:.2f}",
+                f"{r['verify_rss_peak_ratio_vs_1e3']:.2f}",
+            )
+            for r in verified
+        ],
+        12,
+    )
 
 
 def open_log(path: Path) -> tuple[Engine, AuditLog]:
@@ -164,7 +283,8 @@ def run(sizes: list[int], samples: int, verify: bool, seed: int) -> list[dict[st
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        engine, log = open_log(Path(tmp) / "audit.db")
+        path = Path(tmp) / "audit.db"
+        engine, log = open_log(path)
         base_engine, baseline = open_log(Path(tmp) / "baseline.db")
         grow(baseline, BASELINE_SIZE)
         settle(base_engine, baseline)
@@ -174,12 +294,12 @@ def run(sizes: list[int], samples: int, verify: bool, seed: int) -> list[dict[st
             settle(engine, log)
             row |= measure_appends(log, baseline, samples) | measure_proofs(log, samples, rng)
             if verify:
-                t0 = time.perf_counter()
-                verify_store(engine, SIGNER.verifier())
-                row["verify_s"] = time.perf_counter() - t0
+                flush_wal(engine)
+                row |= verify_row(path)
             rows.append(row)
         engine.dispose()
         base_engine.dispose()
+    add_memory_ratios(rows)
     return rows
 
 
@@ -187,16 +307,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-size", type=int, default=STANDARD_SIZES[-1])
     parser.add_argument("--samples", type=int, default=500, help="measured appends and proofs per size")
-    parser.add_argument("--verify", action="store_true", help="also time a full verify_store at each size")
+    parser.add_argument("--no-verify", action="store_true", help="skip the full verify_store at each size")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = sorted({s for s in STANDARD_SIZES if s <= args.max_size} | {args.max_size})
-    rows = run(sizes, args.samples, args.verify, args.seed)
+    rows = run(sizes, args.samples, not args.no_verify, args.seed)
     print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "benchmark": "audit log append and proofs (SQLite, WAL, synchronous=NORMAL)",
+        "benchmark": "audit log append, proofs and full verification (SQLite, WAL, synchronous=NORMAL)",
+        "cpus": cpus(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "samples": args.samples,

@@ -1,6 +1,7 @@
 """The append-only audit log on SQLite or PostgreSQL: entries, perfect-subtree hashes and signed checkpoints.
 
 An append costs O(log n) database work: one entry row, the subtree hashes it completes, and a size look-up.
+``AuditReader`` only reads and creates nothing (``audit show``); ``AuditLog`` also appends and signs.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ import contextlib
 import functools
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from coordinator.audit.entries import AuditEntry, format_time, new_entry
@@ -36,10 +37,20 @@ from protocols.tlog.checkpoint import (
 from protocols.tlog.exceptions import AuditError, LogRangeError, ProofError, TamperError
 from protocols.tlog.note import Signer, parse_signature_line, sign_note, split_note
 
+MAX_INDEX = 2**63 - 1  # the largest BIGINT: no index, size or offset within the log can exceed it
+LIST_PAGE = 500  # entries per read when iterating a whole listing
 _APPEND_ATTEMPTS = 5
 _LAST_INDEX = select(func.max(ENTRIES.c.idx))
 _LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+
+
+class StoredEntry(NamedTuple):
+    """An entry as stored: its index, its canonical bytes (the Merkle leaf) and their leaf hash."""
+
+    idx: int
+    canonical: bytes
+    leaf_hash: bytes
 
 
 class EntryDraft(NamedTuple):
@@ -84,17 +95,170 @@ def read_nodes(conn: Connection, ids: Sequence[merkle.NodeID]) -> list[bytes]:
     return [found[node] for node in ids]
 
 
+def column_bytes(value: object, index: int) -> bytes:
+    """A blob column's bytes; SQLite lets a raw edit leave text there (kept as its bytes) or a number."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise TamperError(f"a stored blob holds {type(value).__name__}", index=index)
+
+
 def stored_size(conn: Connection) -> int:
     last = conn.execute(_LAST_INDEX).scalar()
     return 0 if last is None else int(last) + 1
 
 
-class AuditLog:
+def _listing(kind: str | None, subject: tuple[str, str] | None) -> tuple[Select[Any], ColumnElement[int]]:
+    """Stored entries matching the filters, and the index column to page on; the filters run in SQL."""
+    columns = (ENTRIES.c.idx, ENTRIES.c.canonical, ENTRIES.c.leaf_hash)
+    if subject is None:
+        query, key = select(*columns), ENTRIES.c.idx
+    else:  # from the subject index, in entry order, then each entry by its primary key
+        joined = SUBJECTS.join(ENTRIES, ENTRIES.c.idx == SUBJECTS.c.entry_idx)
+        query = select(*columns).select_from(joined)
+        query = query.where(SUBJECTS.c.subject == subject[0], SUBJECTS.c.value == subject[1])
+        key = SUBJECTS.c.entry_idx
+    if kind is not None:
+        query = query.where(ENTRIES.c.kind == kind)
+    return query, key
+
+
+class AuditReader:
+    """Read access to the log of a database; creates nothing, so it can open a store it must not change."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def size(self) -> int:
+        with self._engine.connect() as conn:
+            return stored_size(conn)
+
+    def root(self, size: int | None = None) -> bytes:
+        with self._engine.connect() as conn:
+            size = self._check_size(conn, size)
+            return merkle.root_at(size, lambda ids: read_nodes(conn, ids))
+
+    def entry(self, index: int) -> AuditEntry:
+        return AuditEntry.from_canonical(self.stored_entry(index).canonical)
+
+    def stored_entry(self, index: int) -> StoredEntry:
+        found = self.stored_entries(1, start=index)
+        if not found or found[0].idx != index:
+            raise LogRangeError(f"no entry at index {index}")
+        return found[0]
+
+    def stored_entries(
+        self,
+        limit: int,
+        *,
+        start: int = 0,
+        offset: int = 0,
+        kind: str | None = None,
+        subject: tuple[str, str] | None = None,
+    ) -> list[StoredEntry]:
+        """Stored entries in index order from index ``start``, skipping ``offset`` matches.
+
+        ``subject`` is (subject kind, id). Paging by ``start`` (the last index seen + 1) costs the same
+        on every page; ``offset`` makes the database step over the skipped rows.
+        """
+        query, key = _listing(kind, subject)
+        query = query.where(key >= start).order_by(key).offset(offset).limit(limit)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [StoredEntry(i, column_bytes(data, i), column_bytes(leaf, i)) for i, data, leaf in rows]
+
+    def entries(
+        self, offset: int, limit: int, kind: str | None = None, subject: tuple[str, str] | None = None
+    ) -> list[AuditEntry]:
+        """Entries in index order, skipping ``offset`` matches; ``subject`` is (subject kind, id)."""
+        rows = self.stored_entries(limit, offset=offset, kind=kind, subject=subject)
+        return [AuditEntry.from_canonical(row.canonical) for row in rows]
+
+    def iter_entries(
+        self, kind: str | None = None, subject: tuple[str, str] | None = None, page: int = LIST_PAGE
+    ) -> Iterator[AuditEntry]:
+        """Every matching entry in index order, read ``page`` at a time: memory does not grow with the log."""
+        start = 0
+        while True:
+            rows = self.stored_entries(page, start=start, kind=kind, subject=subject)
+            yield from (AuditEntry.from_canonical(row.canonical) for row in rows)
+            if len(rows) < page:
+                return
+            start = rows[-1].idx + 1
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self._engine.connect() as conn:
+            self._check_size(conn, size)
+            if not 0 <= index < size:
+                raise LogRangeError(f"index {index} is outside a tree of size {size}")
+            return merkle.inclusion_proof(index, size, lambda ids: read_nodes(conn, ids))
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        with self._engine.connect() as conn:
+            self._check_size(conn, second)
+            if not 0 < first <= second:
+                raise LogRangeError(f"no consistency proof from size {first} to size {second}")
+            return merkle.consistency_proof(first, second, lambda ids: read_nodes(conn, ids))
+
+    def latest_checkpoint(self) -> str | None:
+        """Return the newest signed checkpoint with its cosignatures, or None before the first one."""
+        with self._engine.connect() as conn:
+            latest = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
+            return None if latest is None else self._with_cosignatures(conn, latest.size, latest.note)
+
+    def checkpoints(self, start: int = 0, limit: int = MAX_INDEX) -> list[str]:
+        """Signed checkpoints of size ``start`` and up, in size order, each with its cosignatures."""
+        query = select(CHECKPOINTS.c.size, CHECKPOINTS.c.note).where(CHECKPOINTS.c.size >= start)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(CHECKPOINTS.c.size).limit(limit)).all()
+            if not rows:
+                return []
+            lines: dict[int, list[str]] = {}
+            cosigned = (
+                select(COSIGNATURES.c.size, COSIGNATURES.c.line)
+                .where(COSIGNATURES.c.size >= rows[0].size, COSIGNATURES.c.size <= rows[-1].size)
+                .order_by(COSIGNATURES.c.size, COSIGNATURES.c.witness, COSIGNATURES.c.key_id)
+            )
+            for size, line in conn.execute(cosigned):
+                lines.setdefault(size, []).append(line)
+        return [note + "".join(lines.get(size, ())) for size, note in rows]
+
+    def all_checkpoints(self) -> list[str]:
+        """Every signed checkpoint in size order, each with its cosignatures (small logs and tests)."""
+        return self.checkpoints()
+
+    def checkpoint_at(self, size: int) -> str:
+        with self._engine.connect() as conn:
+            note = conn.execute(select(CHECKPOINTS.c.note).where(CHECKPOINTS.c.size == size)).scalar()
+            if note is None:
+                raise LogRangeError(f"no checkpoint at size {size}")
+            return self._with_cosignatures(conn, size, note)
+
+    @staticmethod
+    def _with_cosignatures(conn: Connection, size: int, note: str) -> str:
+        query = select(COSIGNATURES.c.line).where(COSIGNATURES.c.size == size)
+        lines = conn.execute(query.order_by(COSIGNATURES.c.witness, COSIGNATURES.c.key_id)).scalars()
+        return note + "".join(lines)
+
+    @staticmethod
+    def _check_size(conn: Connection, size: int | None) -> int:
+        current = stored_size(conn)
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise LogRangeError(f"tree size {size} is outside the log (size {current})")
+        return size
+
+
+class AuditLog(AuditReader):
     """One tamper-evident log per database; ``origin`` names it in checkpoints, ``signer`` signs them."""
 
     def __init__(self, engine: Engine, origin: str, signer: Signer) -> None:
         create_audit_tables(engine)
-        self._engine = engine
+        super().__init__(engine)
         self._origin = origin
         self._signer = signer
         self._lock = _engine_lock(engine)
@@ -215,85 +379,3 @@ class AuditLog:
         }
         with contextlib.suppress(IntegrityError), self._engine.begin() as conn:
             conn.execute(insert(COSIGNATURES), [row])  # a repeat by the same witness is a no-op
-
-    # -- reading ----------------------------------------------------------------------------------
-    def size(self) -> int:
-        with self._engine.connect() as conn:
-            return stored_size(conn)
-
-    def root(self, size: int | None = None) -> bytes:
-        with self._engine.connect() as conn:
-            size = self._check_size(conn, size)
-            return merkle.root_at(size, lambda ids: read_nodes(conn, ids))
-
-    def entry(self, index: int) -> AuditEntry:
-        with self._engine.connect() as conn:
-            data = conn.execute(select(ENTRIES.c.canonical).where(ENTRIES.c.idx == index)).scalar()
-        if data is None:
-            raise LogRangeError(f"no entry at index {index}")
-        return AuditEntry.from_canonical(data)
-
-    def entries(
-        self, offset: int, limit: int, kind: str | None = None, subject: tuple[str, str] | None = None
-    ) -> list[AuditEntry]:
-        """Entries in index order, skipping ``offset`` matches; ``subject`` is (subject kind, id)."""
-        query = select(ENTRIES.c.canonical).order_by(ENTRIES.c.idx).offset(offset).limit(limit)
-        if kind is not None:
-            query = query.where(ENTRIES.c.kind == kind)
-        if subject is not None:
-            named = select(SUBJECTS.c.entry_idx).where(
-                SUBJECTS.c.subject == subject[0], SUBJECTS.c.value == subject[1]
-            )
-            query = query.where(ENTRIES.c.idx.in_(named))
-        with self._engine.connect() as conn:
-            return [AuditEntry.from_canonical(data) for data in conn.execute(query).scalars()]
-
-    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self._engine.connect() as conn:
-            self._check_size(conn, size)
-            if not 0 <= index < size:
-                raise LogRangeError(f"index {index} is outside a tree of size {size}")
-            return merkle.inclusion_proof(index, size, lambda ids: read_nodes(conn, ids))
-
-    def consistency_proof(self, first: int, second: int) -> list[bytes]:
-        with self._engine.connect() as conn:
-            self._check_size(conn, second)
-            if not 0 < first <= second:
-                raise LogRangeError(f"no consistency proof from size {first} to size {second}")
-            return merkle.consistency_proof(first, second, lambda ids: read_nodes(conn, ids))
-
-    def latest_checkpoint(self) -> str | None:
-        """Return the newest signed checkpoint with its cosignatures, or None before the first one."""
-        with self._engine.connect() as conn:
-            latest = conn.execute(select(CHECKPOINTS).order_by(CHECKPOINTS.c.size.desc()).limit(1)).first()
-            return None if latest is None else self._with_cosignatures(conn, latest.size, latest.note)
-
-    def all_checkpoints(self) -> list[str]:
-        """Every signed checkpoint in size order, each with its cosignatures."""
-        with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(CHECKPOINTS.c.size, CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size)
-            ).all()
-            return [self._with_cosignatures(conn, size, note) for size, note in rows]
-
-    def checkpoint_at(self, size: int) -> str:
-        with self._engine.connect() as conn:
-            note = conn.execute(select(CHECKPOINTS.c.note).where(CHECKPOINTS.c.size == size)).scalar()
-            if note is None:
-                raise LogRangeError(f"no checkpoint at size {size}")
-            return self._with_cosignatures(conn, size, note)
-
-    @staticmethod
-    def _with_cosignatures(conn: Connection, size: int, note: str) -> str:
-        query = select(COSIGNATURES.c.line).where(COSIGNATURES.c.size == size)
-        lines = conn.execute(query.order_by(COSIGNATURES.c.witness, COSIGNATURES.c.key_id)).scalars()
-        return note + "".join(lines)
-
-    @staticmethod
-    def _check_size(conn: Connection, size: int | None) -> int:
-        current = stored_size(conn)
-        if size is None:
-            return current
-        if not 0 <= size <= current:
-            raise LogRangeError(f"tree size {size} is outside the log (size {current})")
-        return size

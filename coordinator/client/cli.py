@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -343,6 +344,16 @@ def demo(
     raise typer.Exit(run_demo(workdir=workdir, n_nodes=nodes, rows=rows, as_json=as_json))
 
 
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DATASPACE_DATABASE_URL",
+        help="The coordinator's PostgreSQL database; without it, the SQLite file in --data-dir.",
+    ),
+]
+
+
 @audit_app.command("verify")
 def audit_verify(
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -355,17 +366,23 @@ def audit_verify(
         list[Path] | None,
         typer.Option(help="A checkpoint kept elsewhere (note file or a node's witness.json); repeatable."),
     ] = None,
-    database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
+    database_url: DatabaseUrlOpt = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Processes decoding entries (default: one per CPU).")
+    ] = None,
 ) -> None:
     """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
-    from coordinator.client.audit import read_trusted, verify_local, verify_remote
+    from coordinator.client.audit import NoCoordinatorDatabaseError, read_trusted, verify_local, verify_remote
 
     try:
         kept = read_trusted(trusted or [])
         if url is not None:
             summary = verify_remote(_client(url, token, data_dir), log_key, data_dir, kept)
         else:
-            summary = verify_local(data_dir, database_url, kept)
+            summary = verify_local(data_dir, database_url, kept, workers)
+    except NoCoordinatorDatabaseError as error:
+        err_console.print(f"[red]error[/red] {error}; nothing was verified")
+        raise typer.Exit(2) from None
     except FileNotFoundError as error:
         err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
         raise typer.Exit(2) from None
@@ -374,6 +391,8 @@ def audit_verify(
         if error.index is not None:
             err_console.print(f"first bad index: {error.index}")
         raise typer.Exit(1) from None
+    except GatewayError as error:
+        raise _fail(error) from None
     console.print(f"[green]audit log verified[/green]: {summary}")
 
 
@@ -387,31 +406,46 @@ def audit_show(
     ] = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
-    database_url: Annotated[str | None, typer.Option(envvar="DATASPACE_DATABASE_URL")] = None,
+    database_url: DatabaseUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a readable trail of everything that happened to a job, a contract or a participant."""
-    from coordinator.client.audit import local_entries, render_trail
+    from coordinator.client.audit import NoCoordinatorDatabaseError, local_entries, remote_entries
 
     named = (("job", job), ("contract", contract), ("participant", participant))
     subject = next((f"{kind}:{value}" for kind, value in named if value), None)
-    if url is None:  # the operator's own store: works whether or not the coordinator runs
-        try:
-            entries = local_entries(data_dir, database_url, subject)
-        except FileNotFoundError as error:
-            err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
-            raise typer.Exit(2) from None
-    else:
-        with _client(url, token, data_dir) as client:
-            try:
-                entries = client.audit_entries(subject=subject)
-            except GatewayError as error:
-                raise _fail(error) from None
+    try:
+        if url is None:  # the operator's own store: works whether or not the coordinator runs
+            _print_trail(local_entries(data_dir, database_url, subject), as_json)
+        else:
+            with _client(url, token, data_dir) as client:
+                _print_trail(remote_entries(client, subject), as_json)
+    except NoCoordinatorDatabaseError as error:
+        err_console.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
+    except FileNotFoundError as error:
+        err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
+        raise typer.Exit(2) from None
+    except GatewayError as error:
+        raise _fail(error) from None
+
+
+def _print_trail(entries: Iterator[dict[str, Any]], as_json: bool) -> None:
+    """Print entries as they are read, so a long trail never sits in memory whole."""
+    from coordinator.client.audit import trail_line
+
+    empty = True
+    for entry in entries:
+        if as_json:  # the same text as json.dumps(list_of_entries, indent=2)
+            text = textwrap.indent(json.dumps(entry, indent=2, ensure_ascii=False), "  ")
+            print("[\n" if empty else ",\n", text, sep="", end="")
+        else:
+            console.print(trail_line(entry), highlight=False)
+        empty = False
     if as_json:
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
-    else:
-        for line in render_trail(entries):
-            console.print(line, highlight=False)
+        print("[]" if empty else "\n]")
+    elif empty:
+        console.print("(no entries)")
 
 
 def main() -> None:

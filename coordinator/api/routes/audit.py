@@ -9,28 +9,39 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from contracts.identity import Role
 from coordinator.api.deps import ContextDep, OperatorDep, PrincipalDep
+from coordinator.audit.entries import MAX_KIND, MAX_LABEL
+from coordinator.audit.store import MAX_INDEX, StoredEntry
 from coordinator.exceptions import InvalidRequestError
+from protocols.tlog import merkle
+from protocols.tlog.exceptions import TamperError
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+MAX_PAGE = 1000  # entries or checkpoints per response
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@router.get("/entries")
+@router.get("/entries", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 def entries(
     context: ContextDep,
     principal: PrincipalDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    kind: str | None = None,
-    subject: Annotated[str | None, Query(description="TYPE:ID, e.g. job:job_123")] = None,
-) -> dict[str, Any]:
+    offset: Annotated[int, Query(ge=0, le=MAX_INDEX, description="matches to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    start: Annotated[
+        int, Query(ge=0, le=MAX_INDEX, description="first index to consider: the last index seen + 1")
+    ] = 0,
+    kind: Annotated[str | None, Query(min_length=1, max_length=MAX_KIND)] = None,
+    subject: Annotated[
+        str | None, Query(max_length=MAX_KIND + 1 + MAX_LABEL, description="TYPE:ID, e.g. job:job_123")
+    ] = None,
+) -> Response:
+    """One page of entries in index order, each with its leaf hash; paging by ``start`` stays cheap."""
     wanted = _subject(subject)
     if principal.role is not Role.OPERATOR:
         if wanted is not None and wanted != ("participant", principal.participant_id):
@@ -39,9 +50,18 @@ def entries(
             )
         wanted = ("participant", principal.participant_id)
     log = context.audit.log
-    page = log.entries(offset, limit, kind=kind, subject=wanted)
-    items = [{**e.to_json(), "leaf_hash": _b64(e.leaf_hash())} for e in page]
-    return {"size": log.size(), "offset": offset, "entries": items}
+    page = log.stored_entries(limit, start=start, offset=offset, kind=kind, subject=wanted)
+    items = b",".join(_with_leaf_hash(row) for row in page)
+    head = f'{{"size":{log.size()},"offset":{offset},"start":{start},"entries":['.encode()
+    return Response(head + items + b"]}", media_type="application/json")
+
+
+def _with_leaf_hash(row: StoredEntry) -> bytes:
+    """The stored entry JSON with its leaf hash added, spliced in: no decoding and re-encoding of a page."""
+    data = row.canonical
+    if not (data.startswith(b"{") and data.endswith(b"}") and len(data) > 2):
+        raise TamperError("a stored entry is not a JSON object", index=row.idx)
+    return b'%s,"leaf_hash":"%s"}' % (data[:-1], base64.b64encode(row.leaf_hash))
 
 
 @router.get("/checkpoint")
@@ -52,24 +72,29 @@ def checkpoint(context: ContextDep, _principal: PrincipalDep) -> dict[str, Any]:
 
 
 @router.get("/checkpoints")
-def checkpoints(context: ContextDep, _operator: OperatorDep) -> dict[str, Any]:
-    """Every signed checkpoint (for a full remote verification)."""
-    return {"notes": context.audit.log.all_checkpoints()}
+def checkpoints(
+    context: ContextDep,
+    _operator: OperatorDep,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX, description="smallest tree size to list")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+) -> dict[str, Any]:
+    """Signed checkpoints in size order, a page at a time (for a full remote verification)."""
+    return {"notes": context.audit.log.checkpoints(start, limit)}
 
 
 @router.get("/proof/inclusion")
 def inclusion(
     context: ContextDep,
     _operator: OperatorDep,
-    index: Annotated[int, Query(ge=0)],
-    size: Annotated[int, Query(ge=1)],
+    index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    size: Annotated[int, Query(ge=1, le=MAX_INDEX)],
 ) -> dict[str, Any]:
     log = context.audit.log
     proof = log.inclusion_proof(index, size)
     return {
         "index": index,
         "size": size,
-        "leaf_hash": _b64(log.entry(index).leaf_hash()),
+        "leaf_hash": _b64(merkle.leaf_hash(log.stored_entry(index).canonical)),
         "root": _b64(log.root(size)),
         "proof": [_b64(p) for p in proof],
     }
@@ -79,8 +104,8 @@ def inclusion(
 def consistency(
     context: ContextDep,
     _operator: OperatorDep,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int, Query(ge=1)],
+    first: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    second: Annotated[int, Query(ge=1, le=MAX_INDEX)],
 ) -> dict[str, Any]:
     log = context.audit.log
     proof = log.consistency_proof(first, second)

@@ -1,15 +1,22 @@
-"""Raw-SQL tampering with a SQLite audit store; each change must be found, at its first bad index."""
+"""Raw-SQL tampering with a SQLite audit store; each change must be found, at its first bad index.
+
+Every test runs three ways: the default reading, pages of three rows (a change near a page boundary),
+and entries decoded by worker processes — the first bad index must not depend on how the log is read.
+"""
 
 from __future__ import annotations
 
+import functools
+import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from coordinator.audit import verify
 from coordinator.audit.entries import new_entry
 from coordinator.audit.store import AuditLog
-from coordinator.audit.verify import verify_store
 from protocols.tlog import merkle
 from protocols.tlog.exceptions import TamperError
 from protocols.tlog.note import NoteSigner
@@ -20,6 +27,21 @@ SIZE = 20
 INSERT_ENTRY = (
     "INSERT INTO audit_entries (idx, kind, canonical, leaf_hash) VALUES (:i, 'job.finished', :data, :leaf)"
 )
+
+
+@pytest.fixture(
+    autouse=True,
+    params=[{}, {"page": 3}, {"page": 2, "workers": 2}],
+    ids=["default", "pages-of-3", "workers"],
+)
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """How ``verify_store`` reads the log in this test."""
+    how: dict[str, Any] = request.param
+    monkeypatch.setattr(sys.modules[__name__], "verify_store", functools.partial(verify.verify_store, **how))
+    return how
+
+
+verify_store = verify.verify_store
 
 
 @pytest.fixture
