@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,36 @@ SQLITE_FILE = "coordinator.db"  # where ``make_engine`` keeps the store of a dat
 
 class NoCoordinatorDatabaseError(FileNotFoundError):
     """The data directory or database URL holds no coordinator store; nothing was created."""
+
+
+class NoTrustAnchorError(ValueError):
+    """Remote verification was given no log key of its own choosing; the server's is never taken."""
+
+
+def pinned_log_key(log_key: str | None, node_dir: Path | None) -> tuple[str, str]:
+    """The log key to verify a gateway against, and where it came from; never from the gateway itself.
+
+    ``--log-key``, or the key a node pinned at enrollment (``NODE_DIR/identity/coordinator.json``); with
+    neither, NoTrustAnchorError: there is no silent trust on first use, not even of a local file.
+    """
+    if log_key is not None and node_dir is not None and log_key != _node_log_key(node_dir):
+        raise NoTrustAnchorError(f"--log-key differs from the log key pinned by the node in {node_dir}")
+    if log_key is not None:
+        return log_key, "--log-key"
+    if node_dir is not None:
+        return _node_log_key(node_dir), f"pinned by the node in {node_dir}"
+    raise NoTrustAnchorError(
+        "remote verification needs a log key you trust, not the one the server offers: pass --log-key KEY "
+        "or --node-dir DIR (a node enrolled with this coordinator)"
+    )
+
+
+def _node_log_key(node_dir: Path) -> str:
+    info = node_dir / "identity" / "coordinator.json"
+    try:
+        return str(json.loads(info.read_text())["log_key"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise NoTrustAnchorError(f"{node_dir} holds no pinned log key ({info}: {exc})") from exc
 
 
 def read_trusted(paths: Iterable[Path]) -> list[str]:
@@ -83,21 +113,35 @@ def verify_local(
 
 
 def verify_remote(
-    client: GatewayClient, log_key: str | None, data_dir: Path, trusted: Iterable[str] = ()
+    client: GatewayClient,
+    log_key: str,
+    trusted: Iterable[str] = (),
+    witnesses: Sequence[str] = (),
+    min_cosignatures: int | None = None,
 ) -> str:
-    """Fetch entries and checkpoints through the gateway page by page and recompute everything here."""
+    """Fetch entries and checkpoints through the gateway page by page and recompute everything here.
+
+    Every checkpoint must be signed by ``log_key``; the newest must be cosigned by ``min_cosignatures``
+    (default: all) of the ``witnesses`` (witness verifier keys).
+    """
+    verifier = NoteVerifier.from_key_string(log_key)
+    known = [WitnessVerifier.from_key_string(key) for key in witnesses]
+    wanted = len(known) if min_cosignatures is None else min_cosignatures
     with client:
-        current = client.audit_checkpoint()
-        key = log_key or _local_log_key(data_dir) or current["log_key"]
+        if wanted > len(known):  # checked in here, so that the client is closed
+            raise NoTrustAnchorError(f"--min-cosignatures {wanted} needs at least {wanted} --witness keys")
         # Only checkpoints up to the newest one now: entries appended meanwhile lie beyond all of them.
-        newest = _note_size(current["note"])
+        newest = _note_size(client.audit_checkpoint()["note"])
         if newest is None:
             raise TamperError("the newest checkpoint the gateway serves is malformed", index=None)
         notes = _checkpoint_pages(client, newest)
         report = verify_fetched(
-            remote_entries(client), notes, NoteVerifier.from_key_string(key), trusted=list(trusted)
+            remote_entries(client), notes, verifier, known, list(trusted), min_cosignatures=wanted
         )
-    return f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
+    summary = f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
+    if report.newest_cosigners:
+        summary += f"; the newest cosigned by {', '.join(report.newest_cosigners)}"
+    return summary
 
 
 def remote_entries(client: GatewayClient, subject: str | None = None) -> Iterator[dict[str, Any]]:
@@ -175,12 +219,6 @@ def _short(value: Any) -> str:
 def _log_signer(data_dir: Path) -> NoteSigner:
     """The log key of a data directory, read without creating one (``load_log_signer`` would)."""
     return NoteSigner(log_origin(pki.load_ca(data_dir)), (data_dir / "log.key").read_bytes())
-
-
-def _local_log_key(data_dir: Path) -> str | None:
-    if not (data_dir / "log.key").exists():
-        return None
-    return _log_signer(data_dir).verifier().key_string()
 
 
 def _witness_keys(engine: Engine) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -15,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from protocols.tlog.exceptions import CheckpointError, KeyFormatError, SignatureError
+from protocols.tlog.exceptions import CheckpointError, KeyFormatError, SignatureError, UnverifiedNoteError
 from protocols.tlog.merkle import HASH_SIZE
 from protocols.tlog.note import (
     NoteVerifier,
@@ -24,6 +25,7 @@ from protocols.tlog.note import (
     encode_key,
     expect_key,
     is_valid_name,
+    open_note,
     parse_signature_line,
 )
 
@@ -157,3 +159,21 @@ def verify_cosignature(checkpoint_body: str, signature_line: str, witness: Witne
         raise SignatureError(f"signature line is not from witness {witness.name}")
     parse_checkpoint(checkpoint_body)
     witness.verify(checkpoint_body.encode(), sig.signature)
+
+
+def open_checkpoint(
+    note: str, log_key: NoteVerifier, witnesses: Sequence[WitnessVerifier] = ()
+) -> tuple[Checkpoint, tuple[Signature, ...]]:
+    """The checkpoint of a note and the verified cosignatures of ``witnesses`` on it.
+
+    Raises unless ``log_key`` signed the note and the checkpoint names that log: cosignatures alone, however
+    many, never make a checkpoint the log's.
+    """
+    opened = open_note(note, [log_key, *witnesses])
+    own = (log_key.name, log_key.key_id)
+    if not any((sig.name, sig.key_id) == own for sig in opened.sigs):
+        raise UnverifiedNoteError(f"checkpoint is not signed by the log key {log_key.name}")
+    checkpoint = parse_checkpoint(opened.text)
+    if checkpoint.origin != log_key.name:
+        raise CheckpointError(f"checkpoint of another log {checkpoint.origin!r}, expected {log_key.name!r}")
+    return checkpoint, tuple(sig for sig in opened.sigs if (sig.name, sig.key_id) != own)

@@ -8,6 +8,7 @@ AuditError
 │   ├── UnverifiedNoteError  no signature from a known key
 │   └── SignatureError       a signature from a known key does not verify
 ├── CheckpointError          a checkpoint body breaks the tlog-checkpoint format
+├── MissingCosignatureError  the newest checkpoint lacks cosignatures the verifier asked for
 ├── EntryError               an audit entry cannot be encoded or decoded canonically
 ├── LogRangeError            an index or tree size outside the log as it stands
 └── TamperError              the stored log disagrees with itself or its signed checkpoints
@@ -46,6 +47,15 @@ class SignatureError(NoteError):
 
 class CheckpointError(AuditError):
     pass
+
+
+class MissingCosignatureError(AuditError):
+    """The newest checkpoint (of ``size`` entries) lacks cosignatures from the ``missing`` witnesses."""
+
+    def __init__(self, reason: str, *, size: int | None, missing: tuple[str, ...]) -> None:
+        super().__init__(reason)
+        self.size = size
+        self.missing = missing
 
 
 class EntryError(AuditError):

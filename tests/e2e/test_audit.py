@@ -95,7 +95,9 @@ def test_verify_passes_locally_and_through_the_gateway(audited: tuple[LocalSpace
     local = _cli("audit", "verify", "--data-dir", str(space.coordinator_dir))
     assert local.returncode == 0, local.stderr
     assert "3 witness node(s)" in local.stdout
-    remote = _cli("audit", "verify", "--url", space.http_url, "--data-dir", str(space.coordinator_dir))
+    # The operator's token from its data directory; the log key the first node pinned at enrollment.
+    node_dir, data_dir = str(space.factories[0].directory), str(space.coordinator_dir)
+    remote = _cli("audit", "verify", "--url", space.http_url, "--data-dir", data_dir, "--node-dir", node_dir)
     assert remote.returncode == 0, remote.stderr
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from contracts.identity import Role
 from coordinator.api.deps import Principal, get_principal
@@ -23,9 +24,11 @@ from coordinator.api.routes import audit as routes
 from coordinator.audit.remote import verify_fetched
 from coordinator.audit.store import MAX_INDEX, AuditLog
 from coordinator.client import audit as client_audit
+from coordinator.client import cli
 from coordinator.client.gateway import GatewayClient
+from protocols.tlog.checkpoint import WitnessKey, cosign, parse_checkpoint
 from protocols.tlog.exceptions import TamperError
-from protocols.tlog.note import NoteSigner
+from protocols.tlog.note import NoteSigner, split_note
 from tests.coordinator.audit.conftest import ORIGIN
 
 NOW = datetime(2025, 7, 1, tzinfo=UTC)
@@ -163,7 +166,7 @@ def test_remote_verification_pages_through_entries_and_checkpoints(
     requests: list[httpx.Request] = []
     api.http.event_hooks["request"].append(requests.append)
     key = signer.verifier().key_string()
-    summary = client_audit.verify_remote(_gateway(api), key, tmp_path, [])
+    summary = client_audit.verify_remote(_gateway(api), key, [])
     assert summary.startswith(f"{SIZE} entries, {SIZE // 3 + 1} signed checkpoints")
     pages = [r.url.params for r in requests if r.url.path.endswith("/entries")]
     assert [int(p["start"]) for p in pages] == list(range(0, SIZE + 1, 7))
@@ -177,7 +180,7 @@ def test_remote_verification_catches_a_server_that_ignores_start(
     monkeypatch.setattr(client_audit, "PAGE", 7)
     api.http.event_hooks["request"].append(lambda r: setattr(r, "url", r.url.copy_remove_param("start")))
     with pytest.raises(TamperError) as caught:
-        client_audit.verify_remote(_gateway(api), signer.verifier().key_string(), tmp_path, [])
+        client_audit.verify_remote(_gateway(api), signer.verifier().key_string(), [])
     assert caught.value.index == 7
 
 
@@ -187,3 +190,81 @@ def test_checkpoints_out_of_order_are_refused(api: Api, signer: NoteSigner) -> N
     with pytest.raises(TamperError):
         verify_fetched(entries, [notes[2], notes[1]], signer.verifier())
     assert verify_fetched(iter(entries), iter(notes), signer.verifier()).size == SIZE
+
+
+# -- `dataspace audit verify --url`: trust anchors the audited server does not choose ------------------
+W1 = WitnessKey("p-1.witness", bytes(range(1, 33)))
+W2 = WitnessKey("p-2.witness", bytes(range(2, 34)))
+
+
+def _cli_verify(
+    api: Api, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, list[httpx.Request]]:
+    """Exit code, stdout and stderr without whitespace, and the requests sent to the gateway."""
+    requests: list[httpx.Request] = []
+
+    def gateway(*_: object) -> GatewayClient:  # a fresh connection each run: the client closes its own
+        client = GatewayClient("http://testserver")
+        client.http = httpx.Client(
+            transport=api.http._transport,
+            base_url="http://testserver",
+            event_hooks={"request": [requests.append]},
+        )
+        return client
+
+    monkeypatch.setattr(cli, "_client", gateway)
+    result = CliRunner().invoke(cli.app, ["audit", "verify", "--url", "http://testserver", *args])
+    return result.exit_code, "".join((result.stdout + result.stderr).split()), requests
+
+
+def test_remote_verify_without_a_pinned_key_refuses_and_asks_the_server_nothing(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: the server would offer its own key; the verifier must not ask for it."""
+    code, out, requests = _cli_verify(api, monkeypatch, "--data-dir", str(tmp_path))
+    assert code == 2, out
+    assert "--log-keyKEYor--node-dir" in out
+    assert requests == []
+
+
+def test_remote_verify_with_the_key_a_node_pinned(
+    api: Api, signer: NoteSigner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = tmp_path / "node"
+    (node / "identity").mkdir(parents=True)
+    info = {"log_key": signer.verifier().key_string()}
+    (node / "identity" / "coordinator.json").write_text(json.dumps(info))
+    code, out, _ = _cli_verify(api, monkeypatch, "--node-dir", str(node), "--data-dir", str(tmp_path))
+    assert code == 0, out
+    assert f"{SIZE}entries" in out and "pinnedbythenode" in out
+    impostor = NoteSigner(ORIGIN, bytes(32)).verifier().key_string()
+    info["log_key"] = impostor  # the node pinned another log: this server's checkpoints are not that log's
+    (node / "identity" / "coordinator.json").write_text(json.dumps(info))
+    code, out, _ = _cli_verify(api, monkeypatch, "--node-dir", str(node), "--data-dir", str(tmp_path))
+    assert code == 1, out
+
+
+def test_remote_verify_demands_the_witness_cosignatures_asked_for(
+    api: Api, signer: NoteSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newest = api.log.latest_checkpoint()
+    assert newest is not None
+    size, body = parse_checkpoint(split_note(newest)[0]).size, split_note(newest)[0]
+    api.log.add_cosignature(size, cosign(body, W1, NOW), W1.verifier())
+    pinned = ("--log-key", signer.verifier().key_string())
+    witnesses = ("--witness", W1.verifier().key_string(), "--witness", W2.verifier().key_string())
+    code, out, _ = _cli_verify(api, monkeypatch, *pinned, *witnesses)
+    assert code == 1, out
+    assert "notcosignedby:p-2.witness" in out
+    code, out, _ = _cli_verify(api, monkeypatch, *pinned, *witnesses, "--min-cosignatures", "1")
+    assert code == 0, out
+    assert "newestcosignedbyp-1.witness" in out
+    code, out, _ = _cli_verify(api, monkeypatch, *pinned, *witnesses, "--min-cosignatures", "3")
+    assert code == 2, out
+
+
+def test_witness_demands_without_url_are_refused(tmp_path: Path) -> None:
+    key = W1.verifier().key_string()
+    result = CliRunner().invoke(cli.app, ["audit", "verify", "--data-dir", str(tmp_path), "--witness", key])
+    assert result.exit_code == 2
+    assert "gowith--url" in "".join(result.stderr.split())

@@ -14,10 +14,17 @@ from protocols.tlog.checkpoint import (
     cosignature_timestamp,
     cosigned_message,
     format_checkpoint,
+    open_checkpoint,
     parse_checkpoint,
     verify_cosignature,
 )
-from protocols.tlog.exceptions import CheckpointError, KeyFormatError, NoteError, SignatureError
+from protocols.tlog.exceptions import (
+    CheckpointError,
+    KeyFormatError,
+    NoteError,
+    SignatureError,
+    UnverifiedNoteError,
+)
 from protocols.tlog.note import NoteSigner, open_note, parse_signature_line, sign_note
 
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
@@ -129,3 +136,27 @@ def test_cosigned_checkpoint_opens_as_a_note(witness: WitnessKey) -> None:
     tampered = note.replace("20852163", "20852164")
     with pytest.raises(NoteError):
         open_note(tampered, [witness.verifier()])
+
+
+def test_open_checkpoint_returns_the_verified_cosignatures(witness: WitnessKey) -> None:
+    log_key = NoteSigner("example.com/behind-the-sofa", bytes(32))
+    note = sign_note(BODY, log_key) + cosign(BODY, witness, NOW)
+    checkpoint, cosigners = open_checkpoint(note, log_key.verifier(), [witness.verifier()])
+    assert checkpoint.size == 20852163
+    assert [s.name for s in cosigners] == ["witness.example.com/w1"]
+    assert open_checkpoint(note, log_key.verifier())[1] == ()
+
+
+def test_open_checkpoint_demands_the_log_signature(witness: WitnessKey) -> None:
+    """Attack: a witness signs a checkpoint of the log on its own; its cosignature is not the log's word."""
+    log_key = NoteSigner("example.com/behind-the-sofa", bytes(32))
+    witness_only = BODY + "\n" + cosign(BODY, witness, NOW)
+    assert open_note(witness_only, [log_key.verifier(), witness.verifier()]).text == BODY  # a valid note
+    with pytest.raises(UnverifiedNoteError, match="not signed by the log key"):
+        open_checkpoint(witness_only, log_key.verifier(), [witness.verifier()])
+
+
+def test_open_checkpoint_refuses_another_log_origin() -> None:
+    other_log = NoteSigner("example.com/other", bytes(32))
+    with pytest.raises(CheckpointError, match="another log"):
+        open_checkpoint(sign_note(BODY, other_log), other_log.verifier())
