@@ -38,6 +38,7 @@ from contracts.policy import (
 from contracts.privacy import PrivacyTerms, strictest_terms
 from contracts.schema import DatasetSchema, FieldSpec, FieldType
 from contracts.signatures import PartySignature
+from contracts.statements import SignedStatement
 from contracts.vocabulary import DOMESTIC_REGION, ConstraintName
 
 T = TypeVar("T")
@@ -84,6 +85,8 @@ class Contract(BaseModel):
     negotiation: Negotiation
     signatures: tuple[PartySignature, ...] = ()
     countersignature: PartySignature | None = None
+    # Revocations and terminations, each signed by whoever made it; like the negotiation, not in the terms.
+    statements: tuple[SignedStatement, ...] = ()
 
     @property
     def state(self) -> Stage:
@@ -100,6 +103,12 @@ class Contract(BaseModel):
 
     def signature_of(self, party: str) -> PartySignature | None:
         return next((s for s in self.signatures if s.party == party), None)
+
+    def with_statement(self, signed: SignedStatement) -> Contract:
+        """This contract carrying ``signed`` too (once)."""
+        if signed in self.statements:
+            return self
+        return self.model_copy(update={"statements": (*self.statements, signed)})
 
 
 def draft_contract(

@@ -161,6 +161,7 @@ class SignatureErrorCode(StrEnum):
     MALFORMED_SIGNATURE = "malformed_signature"
     UNEXPECTED_SIGNATURE = "unexpected_signature"
     NOT_A_PARTY = "not_a_party"
+    WRONG_CONTRACT = "wrong_contract"
 
 
 class SignatureError(ContractsError):

@@ -25,6 +25,7 @@ PublicKeyLike = Ed25519PublicKey | bytes
 # Domain separation: a signature over one kind of document can never be replayed as another.
 TERMS_TYPE: Final = "dataspace.contract.terms.v1"
 COUNTERSIGNATURE_TYPE: Final = "dataspace.contract.countersignature.v1"
+STATEMENT_TYPE: Final = "dataspace.contract.statement.v1"
 _SIGNATURE_BYTES = 64
 
 

@@ -1,13 +1,17 @@
 """Contract signatures: parties sign the RFC 8785 JSON of the terms with Ed25519; the operator countersigns.
 
-The countersignature covers the terms digest and the parties' signatures. Negotiation state and signatures
-are never signed, so a contract can become FINALIZED or REVOKED without invalidating them.
+The countersignature covers the terms digest and the parties' signatures. Negotiation state, signatures and
+statements are never signed with the terms, so a contract can become FINALIZED or REVOKED without
+invalidating them; a revocation or termination is a statement its party signs on its own.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -18,9 +22,11 @@ from contracts.signatures import (
     TERMS_TYPE,
     PublicKeyLike,
     canonical,
+    raw_public_key,
     sign_payload,
     verify_payload,
 )
+from contracts.statements import ContractStatement, SignedStatement, StatementAction, statement_payload
 
 
 def terms_payload(contract: Contract) -> bytes:
@@ -129,3 +135,76 @@ def verify_countersignature(contract: Contract, operator_key: PublicKeyLike) -> 
             f"the countersignature is by {countersignature.party}, not the operator {contract.operator}",
         )
     verify_payload(countersignature, contract.operator, operator_key, countersignature_payload(contract))
+
+
+# ------------------------------------------------------------------------------------------ statements
+
+
+def sign_statement(
+    contract: Contract, action: StatementAction, party: str, key: Ed25519PrivateKey, now: datetime
+) -> SignedStatement:
+    """``party``'s signed statement that it revokes or terminates ``contract``."""
+    if party not in (*contract.parties, contract.operator):
+        raise SignatureError(SignatureErrorCode.NOT_A_PARTY, party, f"{party} is not a party to the contract")
+    statement = ContractStatement(
+        contract_id=contract.contract_id,
+        terms_digest=terms_digest(contract),
+        action=action,
+        party=party,
+        issued_at=now,
+    )
+    return SignedStatement(
+        statement=statement,
+        public_key=base64.b64encode(raw_public_key(key.public_key())).decode("ascii"),
+        signature=sign_payload(party, key, statement_payload(statement)),
+    )
+
+
+def verify_statement(
+    contract: Contract,
+    signed: SignedStatement,
+    operator_key: PublicKeyLike,
+    keys: Mapping[str, PublicKeyLike] | None = None,
+) -> None:
+    """Raise ``SignatureError`` unless ``signed`` is a valid statement about ``contract`` by its party.
+
+    The operator's statement is checked with ``operator_key``, a party's with its key in ``keys`` when the
+    verifier holds it (a node holds its own). Otherwise the key carried in the statement is trusted only if
+    it also verifies the party's signature over the terms, which the operator's countersignature vouches for.
+    """
+    statement = signed.statement
+    party = statement.party
+    if statement.contract_id != contract.contract_id or statement.terms_digest != terms_digest(contract):
+        raise SignatureError(
+            SignatureErrorCode.WRONG_CONTRACT,
+            party,
+            f"the statement is about another contract than {contract.contract_id}",
+            contract_id=statement.contract_id,
+        )
+    if signed.signature.party != party:
+        raise SignatureError(
+            SignatureErrorCode.UNEXPECTED_SIGNATURE, party, f"the statement of {party} is signed by another"
+        )
+    payload = statement_payload(statement)
+    if party == contract.operator:
+        verify_payload(signed.signature, party, operator_key, payload)
+        return
+    if party not in contract.parties:
+        raise SignatureError(SignatureErrorCode.NOT_A_PARTY, party, f"{party} is not a party to the contract")
+    if keys is not None and party in keys:
+        verify_payload(signed.signature, party, keys[party], payload)
+        return
+    carried = _carried_key(signed)
+    verify_countersignature(contract, operator_key)
+    verify_signature(contract, party, carried)  # the countersigned key: same key id, same signature
+    verify_payload(signed.signature, party, carried, payload)
+
+
+def _carried_key(signed: SignedStatement) -> bytes:
+    party = signed.statement.party
+    try:
+        raw = base64.b64decode(signed.public_key, validate=True)
+    except binascii.Error as exc:
+        message = f"the key of {party} is not base64"
+        raise SignatureError(SignatureErrorCode.UNKNOWN_KEY, party, message) from exc
+    return raw

@@ -239,6 +239,22 @@ def contracts_reject(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None
 @contracts_app.command("revoke")
 def contracts_revoke(contract_id: str, node_dir: NodeDirOpt = Path(".")) -> None:
     """Withdraw from a finalized contract: this node refuses its jobs at once, and tells the coordinator."""
+    from datetime import UTC, datetime
+
+    from contracts.signing import sign_statement
+    from contracts.statements import StatementAction
+    from node.contract_book import ContractBook
+    from node.identity import NodeIdentity
+
+    book = ContractBook(node_dir / "contracts")
+    contract = book.get(contract_id) if contract_id.replace("_", "").isalnum() else None
+    if contract is not None:  # signed and kept first: the refusal rests on this node's own statement
+        identity = NodeIdentity.load(node_dir)
+        now = datetime.now(UTC)
+        signed = sign_statement(
+            contract, StatementAction.REVOKE, identity.participant_id, identity.signing_key, now
+        )
+        book.keep(signed)
     _decide(node_dir, contract_id, "revoked")
 
 

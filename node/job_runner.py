@@ -20,14 +20,13 @@ from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vec
 from contracts.enforcement import node_check
 from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
-from contracts.negotiation import Stage
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
 from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.budget import BudgetLedger
 from node.config import DatasetConfig, NodeConfig
-from node.contract_book import ContractBook, Decision
+from node.contract_book import ContractBook
 from node.datafiles import DataGuard
 from node.exceptions import ConfigError, DataError, JobRefused, LocalComputeError
 from node.faults import Fault, die_if, stall_if
@@ -101,7 +100,11 @@ def check_job(ctx: NodeContext, ticket: JobTicket) -> tuple[JobSpec, Contract]:
 
 
 def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contract:
-    """The node's own enforcement: its signature and the buyer's, not revoked, not expired, within terms."""
+    """The node's own enforcement: its signature and the buyer's, not revoked, not expired, within terms.
+
+    Revoked means a party's signed statement this node verified, now or earlier: the contract state the
+    coordinator writes can only refuse a job, never bring back one a party ended.
+    """
     try:
         contract = Contract.model_validate(ticket.contract)
     except ValueError as exc:
@@ -109,10 +112,7 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contra
     if contract.buyer != ticket.buyer:
         raise JobRefused("buyer", f"the contract binds {contract.buyer}, the job is for {ticket.buyer}")
     me = ctx.identity.participant_id
-    known = ctx.contracts.get(contract.contract_id)
-    revoked = (known is not None and known.state is Stage.REVOKED) or (
-        ctx.contracts.decision(contract.contract_id) is Decision.REVOKED
-    )
+    note_statements(ctx, contract)
     request = JobRequest(
         spec=spec,
         buyer=ticket.buyer,
@@ -120,7 +120,7 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contra
         region=contract.region,
         factories=len(ticket.participants),
     )
-    decision = node_check(contract, me, request, ctx.clock(), revoked)
+    decision = node_check(contract, me, request, ctx.clock(), ctx.contracts.ended(contract.contract_id))
     if not decision.allowed:
         first = decision.reasons[0]
         raise JobRefused(first.constraint, f"contract {contract.contract_id}: {first.message}")
@@ -132,6 +132,21 @@ def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contra
     except ValueError as exc:  # terms that cannot be canonicalised cannot have been signed
         raise JobRefused("malformed_contract", f"contract {contract.contract_id}: {exc}") from exc
     return contract
+
+
+def note_statements(ctx: NodeContext, contract: Contract) -> None:
+    """Keep the valid revocations and terminations ``contract`` carries; journal each kept or refused."""
+    own = {ctx.identity.participant_id: ctx.identity.signing_key.public_key()}
+    kept, refused = ctx.contracts.absorb(contract, ctx.identity.operator_key, own)
+    for signed in kept:
+        statement = signed.statement
+        ctx.journal.record(ctx.clock(), "contract_statement_kept", contract_id=contract.contract_id,
+                           action=statement.action, party=statement.party)  # fmt: skip
+    for signed, reason in refused:
+        statement = signed.statement
+        ctx.journal.record(ctx.clock(), "contract_statement_refused", contract_id=contract.contract_id,
+                           action=statement.action, party=statement.party, reason=reason,
+                           about=statement.contract_id)  # fmt: skip
 
 
 async def start_run(

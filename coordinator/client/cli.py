@@ -16,7 +16,7 @@ from rich.console import Console
 
 from coordinator.client.gateway import GatewayClient, GatewayError
 from coordinator.settings import read_endpoints
-from protocols.tlog.exceptions import TamperError
+from protocols.tlog.exceptions import KeyFormatError, MissingCosignatureError, TamperError
 
 app = typer.Typer(
     help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True
@@ -266,12 +266,45 @@ def _contract_move(move: str, doc: str) -> Callable[..., None]:
     return command
 
 
+contract_app.command("agree")(_contract_move("agree", "Agree to the terms every factory offered."))
+
+
+def _contract_end(move: str, doc: str) -> Callable[..., None]:
+    """Revoke or terminate: a party signs its statement here with its key; the operator signs none."""
+
+    def command(
+        contract_id: str,
+        participant_id: Annotated[
+            str | None, typer.Option(help="Your participant id (USCC); with --key-file, sign the statement.")
+        ] = None,
+        key_file: KeyFileOpt = Path("dataspace-buyer.key"),
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOpt = Path("dataspace-data"),
+        as_json: JsonOpt = False,
+    ) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes()) if participant_id else None
+
+        def end(client: GatewayClient) -> Any:
+            client.participant_id, client.signing_key = participant_id, key
+            return client.contract_move(contract_id, move)
+
+        _show(url, token, data_dir, as_json, end)
+
+    command.__doc__ = doc
+    return command
+
+
 for _move, _doc in (
-    ("agree", "Agree to the terms every factory offered."),
-    ("revoke", "Withdraw from a finalized contract: its jobs in flight are cancelled."),
-    ("terminate", "End a negotiation before it is finalized."),
+    (
+        "revoke",
+        "Withdraw from a finalized contract, signing it with your key: its jobs in flight are cancelled.",
+    ),
+    ("terminate", "End a negotiation before it is finalized, signing it with your key."),
 ):
-    contract_app.command(_move)(_contract_move(_move, _doc))
+    contract_app.command(_move)(_contract_end(_move, _doc))
 
 
 @job_app.command("submit")
@@ -356,12 +389,37 @@ DatabaseUrlOpt = Annotated[
 
 @audit_app.command("verify")
 def audit_verify(
-    data_dir: DataDirOpt = Path("dataspace-data"),
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            "--data-dir",
+            envvar="DATASPACE_DATA_DIR",
+            help="Coordinator data directory. Local verification takes the log key from it: the operator's "
+            "own files.",
+        ),
+    ] = Path("dataspace-data"),
     url: Annotated[
-        str | None, typer.Option(help="Verify through the gateway instead of the local store.")
+        str | None,
+        typer.Option(help="Verify through the gateway; needs a log key you trust (--log-key or --node-dir)."),
     ] = None,
     token: TokenOpt = None,
-    log_key: Annotated[str | None, typer.Option(help="Pinned verifier key of the log (remote mode).")] = None,
+    log_key: Annotated[
+        str | None,
+        typer.Option(help="Pinned verifier key of the log (with --url); never taken from the server."),
+    ] = None,
+    node_dir: Annotated[
+        Path | None, typer.Option(help="With --url: use the log key this enrolled node pinned at enrollment.")
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --url: a witness verifier key whose cosignature the newest checkpoint needs."
+        ),
+    ] = None,
+    min_cosignatures: Annotated[
+        int | None,
+        typer.Option(min=0, help="With --url: how many --witness cosignatures suffice (default: all)."),
+    ] = None,
     trusted: Annotated[
         list[Path] | None,
         typer.Option(help="A checkpoint kept elsewhere (note file or a node's witness.json); repeatable."),
@@ -372,23 +430,35 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
-    from coordinator.client.audit import NoCoordinatorDatabaseError, read_trusted, verify_local, verify_remote
+    from coordinator.client.audit import (
+        NoCoordinatorDatabaseError,
+        NoTrustAnchorError,
+        pinned_log_key,
+        read_trusted,
+        verify_local,
+        verify_remote,
+    )
 
+    witnesses = witness or []
     try:
         kept = read_trusted(trusted or [])
         if url is not None:
-            summary = verify_remote(_client(url, token, data_dir), log_key, data_dir, kept)
+            key, source = pinned_log_key(log_key, node_dir)
+            client = _client(url, token, data_dir)
+            summary = verify_remote(client, key, kept, witnesses, min_cosignatures) + f"; log key {source}"
+        elif witnesses or min_cosignatures is not None or node_dir is not None:
+            raise NoTrustAnchorError("--witness, --min-cosignatures and --node-dir go with --url")
         else:
             summary = verify_local(data_dir, database_url, kept, workers)
-    except NoCoordinatorDatabaseError as error:
+    except (NoTrustAnchorError, KeyFormatError, NoCoordinatorDatabaseError) as error:
         err_console.print(f"[red]error[/red] {error}; nothing was verified")
         raise typer.Exit(2) from None
     except FileNotFoundError as error:
         err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
         raise typer.Exit(2) from None
-    except TamperError as error:
+    except (TamperError, MissingCosignatureError) as error:
         err_console.print(f"[red]audit log verification FAILED[/red]: {error}")
-        if error.index is not None:
+        if isinstance(error, TamperError) and error.index is not None:
             err_console.print(f"first bad index: {error.index}")
         raise typer.Exit(1) from None
     except GatewayError as error:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.agreement import Contract
-from contracts.signing import sign_terms
+from contracts.signing import sign_statement, sign_terms
+from contracts.statements import StatementAction
 
 
 class GatewayError(Exception):
@@ -99,8 +101,15 @@ class GatewayClient:
         return result
 
     def contract_move(self, contract_id: str, move: str) -> dict[str, Any]:
-        """agree, terminate or revoke."""
-        result: dict[str, Any] = self._call("POST", f"/api/v1/contracts/{contract_id}/{move}")
+        """agree, terminate or revoke; a session holding a key signs its revocation or termination here."""
+        body: dict[str, Any] | None = None
+        if move in {a.value for a in StatementAction} and self.signing_key and self.participant_id:
+            contract = Contract.model_validate(self.contract(contract_id))
+            action, now = StatementAction(move), datetime.now(UTC)
+            body = sign_statement(contract, action, self.participant_id, self.signing_key, now).model_dump(
+                mode="json"
+            )
+        result: dict[str, Any] = self._call("POST", f"/api/v1/contracts/{contract_id}/{move}", json=body)
         return result
 
     def sign_contract(self, contract_id: str) -> dict[str, Any]:

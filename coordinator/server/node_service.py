@@ -18,7 +18,6 @@ from cryptography.x509.oid import NameOID
 from contracts.exceptions import ContractsError
 from contracts.identity import Role
 from contracts.negotiation import Event as Move
-from contracts.signatures import PartySignature
 from coordinator.audit.trail import Event
 from coordinator.exceptions import CoordinatorError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from coordinator.server import witnesses
@@ -128,10 +127,7 @@ class NodeService(pb_grpc.NodeServiceServicer):
         """A provider's negotiation move; a refused move is logged (the node sees the state it gets back)."""
         try:
             move = Move(action.event)
-            signature = (
-                PartySignature.model_validate_json(action.signature_json) if action.signature_json else None
-            )
-            contracting.act(self.ctx, action.contract_id, participant_id, move, signature)
+            contracting.act_json(self.ctx, action.contract_id, participant_id, move, action.signature_json)
         except (ValueError, CoordinatorError, ContractsError) as error:
             log.warning("contract move %s by %s refused: %s", action.event, participant_id, error)
             with contextlib.suppress(CoordinatorError, ContractsError):

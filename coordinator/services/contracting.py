@@ -18,7 +18,8 @@ from contracts.negotiation import Event as Move
 from contracts.negotiation import Stage
 from contracts.offers import DatasetOffer, validate_offer
 from contracts.signatures import PartySignature
-from contracts.signing import countersign, verify_signature
+from contracts.signing import countersign, sign_statement, verify_signature, verify_statement
+from contracts.statements import SignedStatement, StatementAction
 from coordinator.audit.trail import OPERATOR, Event
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import (
@@ -95,11 +96,21 @@ def visible(ctx: CoordinatorContext, contract_id: str, participant: str, is_oper
     return contract
 
 
-def act(
-    ctx: CoordinatorContext, contract_id: str, actor: str, move: Move, signature: PartySignature | None = None
-) -> Contract:
-    """One party's move. A signature is checked against the key the party registered at enrollment.
+ENDING_MOVES = frozenset({Move.REVOKE, Move.TERMINATE})
 
+
+def act(
+    ctx: CoordinatorContext,
+    contract_id: str,
+    actor: str,
+    move: Move,
+    signature: PartySignature | None = None,
+    statement: SignedStatement | None = None,
+) -> Contract:
+    """One party's move. A signature or statement is checked against the key the party registered.
+
+    Revoking or terminating needs the party's own signed statement, which is stored in the contract and
+    forwarded to the nodes; the operator's own is signed here with the operator key.
     Someone outside the contract gets the same 404 as for reading it: a refusal with the current state
     would tell a stranger that the contract exists and where it stands.
     """
@@ -108,7 +119,10 @@ def act(
         raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
     if move is Move.SIGN:
         contract = _attach_signature(ctx, contract, actor, signature)
+    ending = _check_statement(ctx, contract, actor, move, statement) if move in ENDING_MOVES else None
     contract = advance(contract, move, actor, ctx.clock())
+    if ending is not None:
+        contract = contract.with_statement(ending)
     if contract.state is Stage.VERIFIED:
         _store(ctx, contract, actor, move)
         keys = {
@@ -140,6 +154,33 @@ def _attach_signature(
     ctx.audit.record(actor, Event.CONTRACT_SIGNED, {"contract": contract.contract_id, "participant": actor},
                      {"key_id": signature.key_id})  # fmt: skip
     return signed
+
+
+def act_json(ctx: CoordinatorContext, contract_id: str, actor: str, move: Move, proof_json: str) -> Contract:
+    """A node's move, with its signature over the terms or its signed statement as JSON (or nothing)."""
+    if not proof_json:
+        return act(ctx, contract_id, actor, move)
+    if move in ENDING_MOVES:
+        return act(ctx, contract_id, actor, move, statement=SignedStatement.model_validate_json(proof_json))
+    return act(ctx, contract_id, actor, move, PartySignature.model_validate_json(proof_json))
+
+
+def _check_statement(
+    ctx: CoordinatorContext, contract: Contract, actor: str, move: Move, statement: SignedStatement | None
+) -> SignedStatement:
+    if actor == contract.operator:
+        return sign_statement(
+            contract, StatementAction(move.value), actor, ctx.keys.operator_key, ctx.clock()
+        )
+    if statement is None or statement.statement.party != actor or statement.statement.action != move.value:
+        raise InvalidRequestError(
+            f"to {move} the contract needs the party's own signed statement", code="missing_statement"
+        )
+    key = ctx.store.signing_keys([actor]).get(actor)
+    if key is None:
+        raise PermissionDeniedError(f"{actor} registered no signing key", code="no_signing_key")
+    verify_statement(contract, statement, ctx.keys.operator_key.public_key(), {actor: base64.b64decode(key)})
+    return statement
 
 
 def _store(ctx: CoordinatorContext, contract: Contract, actor: str, move: Move) -> None:

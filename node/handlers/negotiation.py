@@ -10,10 +10,11 @@ import logging
 
 from contracts.agreement import Contract
 from contracts.negotiation import Event as Move
-from contracts.signing import sign_terms
+from contracts.signing import sign_statement, sign_terms
+from contracts.statements import SignedStatement, StatementAction
 from node.contract_book import Decision, next_move
 from node.handlers import Outbox
-from node.job_runner import NodeContext
+from node.job_runner import NodeContext, note_statements
 from proto.dataspace.v1 import node_service_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class NegotiationHandler:
             Decision.APPROVED if self.ctx.config.contracts.approves(contract.buyer) else Decision.PENDING
         )
         known = self.ctx.contracts.decision(contract.contract_id) is not None
+        note_statements(self.ctx, contract)
         decision = self.ctx.contracts.record(contract, default)
         if not known:
             proposed = {"buyer": contract.buyer, "purpose": contract.purpose, "decision": decision}
@@ -80,8 +82,19 @@ class NegotiationHandler:
         if move is Move.SIGN:
             signed = sign_terms(contract, me, self.ctx.identity.signing_key).signature_of(me)
             signature = signed.model_dump_json() if signed else ""
+        elif move in (Move.REVOKE, Move.TERMINATE):  # our own statement, kept before it is sent
+            signature = self._own_statement(contract, StatementAction(move.value)).model_dump_json()
         action = pb.ContractAction(
             contract_id=contract.contract_id, event=move.value, signature_json=signature
         )
         outbox.put_nowait(pb.NodeMessage(contract_action=action))
         self.ctx.journal.record(self.ctx.clock(), f"contract_{move.value}", contract_id=contract.contract_id)
+
+    def _own_statement(self, contract: Contract, action: StatementAction) -> SignedStatement:
+        me = self.ctx.identity.participant_id
+        for held in self.ctx.contracts.statements(contract.contract_id):
+            if held.statement.party == me and held.statement.action is action:
+                return held
+        signed = sign_statement(contract, action, me, self.ctx.identity.signing_key, self.ctx.clock())
+        self.ctx.contracts.keep(signed)
+        return signed

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from contracts.agreement import Contract
-from contracts.signing import verify_contract
-from coordinator.client.gateway import GatewayError
+from contracts.signing import verify_contract, verify_statement
+from coordinator.client.gateway import GatewayClient, GatewayError
 from coordinator.localspace.harness import LocalSpace
 
 from .conftest import ROWS
@@ -129,7 +129,14 @@ def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
         while buyer.job(job_id)["state"] != "RUNNING":
             time.sleep(0.05)
         time.sleep(1.0)  # the nodes are in the protocol; the slow one has not sent its masked input
+        with GatewayClient(space.http_url, buyer.token) as keyless, pytest.raises(GatewayError) as unsigned:
+            keyless.contract_move(contract_id, "revoke")  # a revocation is the party's signed statement
+        assert (unsigned.value.status, unsigned.value.code) == (422, "missing_statement")
         buyer.contract_move(contract_id, "revoke")
+        revoked = Contract.model_validate(buyer.contract(contract_id))
+        [statement] = revoked.statements
+        assert statement.statement.party == buyer.participant_id
+        verify_statement(revoked, statement, _operator_public_key(space))
         job = buyer.wait(job_id, timeout=30)
         assert job["state"] == "CANCELLED" and "revoked" in (job["reason"] or "")
         with pytest.raises(GatewayError) as no_result:
@@ -141,6 +148,10 @@ def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
         stops = ("job_finished", job_id, "ABORTED")
         while stops not in {(e["event"], e.get("job_id"), e.get("state")) for e in journal.entries()}:
             assert time.monotonic() < deadline, f"{factory.participant_id} did not log the stop"
+            time.sleep(0.2)
+        kept = ("contract_statement_kept", contract_id)  # forwarded with the notice, verified, kept
+        while kept not in {(e["event"], e.get("contract_id")) for e in journal.entries()}:
+            assert time.monotonic() < deadline, f"{factory.participant_id} did not keep the revocation"
             time.sleep(0.2)
     terminate(slow.process)
     space.start_node(slow)

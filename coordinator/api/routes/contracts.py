@@ -13,6 +13,7 @@ from contracts.negotiation import Event as Move
 from contracts.offers import DatasetOffer, Region
 from contracts.schema import IDENTIFIER_PATTERN
 from contracts.signatures import PartySignature
+from contracts.statements import SignedStatement
 from coordinator.api.deps import BuyerDep, ContextDep, IdPath, PrincipalDep
 from coordinator.services import contracting
 from protocols.dp.accounting import epsilon_for
@@ -88,14 +89,28 @@ def sign(
 
 
 @router.post("/contracts/{contract_id}/terminate")
-def terminate(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
-    return contracting.act(context, contract_id, principal.participant_id, Move.TERMINATE).model_dump(
-        mode="json"
+def terminate(
+    contract_id: IdPath,
+    context: ContextDep,
+    principal: PrincipalDep,
+    statement: SignedStatement | None = None,
+) -> dict[str, Any]:
+    """End a negotiation; a party sends its own signed statement (the operator's is signed here)."""
+    contract = contracting.act(
+        context, contract_id, principal.participant_id, Move.TERMINATE, statement=statement
     )
+    return contract.model_dump(mode="json")
 
 
 @router.post("/contracts/{contract_id}/revoke")
-def revoke(contract_id: IdPath, context: ContextDep, principal: PrincipalDep) -> dict[str, Any]:
-    return contracting.act(context, contract_id, principal.participant_id, Move.REVOKE).model_dump(
-        mode="json"
+def revoke(
+    contract_id: IdPath,
+    context: ContextDep,
+    principal: PrincipalDep,
+    statement: SignedStatement | None = None,
+) -> dict[str, Any]:
+    """Withdraw from a finalized contract; a party sends its own signed statement, as for terminate."""
+    contract = contracting.act(
+        context, contract_id, principal.participant_id, Move.REVOKE, statement=statement
     )
+    return contract.model_dump(mode="json")
