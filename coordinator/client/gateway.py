@@ -104,11 +104,14 @@ class GatewayClient:
         """agree, terminate or revoke; a session holding a key signs its revocation or termination here."""
         body: dict[str, Any] | None = None
         if move in {a.value for a in StatementAction} and self.signing_key and self.participant_id:
-            contract = Contract.model_validate(self.contract(contract_id))
-            action, now = StatementAction(move), datetime.now(UTC)
-            body = sign_statement(contract, action, self.participant_id, self.signing_key, now).model_dump(
-                mode="json"
-            )
+            try:
+                contract = Contract.model_validate(self.contract(contract_id))
+            except GatewayError:
+                contract = None  # not ours to read: send the move unsigned and let the gateway refuse it
+            if contract is not None:
+                action, now = StatementAction(move), datetime.now(UTC)
+                statement = sign_statement(contract, action, self.participant_id, self.signing_key, now)
+                body = statement.model_dump(mode="json")
         result: dict[str, Any] = self._call("POST", f"/api/v1/contracts/{contract_id}/{move}", json=body)
         return result
 
