@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_VALIDITY = timedelta(days=3650)
@@ -113,6 +113,9 @@ def issue_server_certificate(
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_end_entity_key_usage(key.public_key()), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(_authority_key_identifier(ca), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
 
@@ -139,12 +142,46 @@ def sign_participant_csr(
             x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
         ]
     )
+    public_key = csr.public_key()
     return (
-        _builder(subject, ca.cert.subject, csr.public_key(), now, validity)
+        _builder(subject, ca.cert.subject, public_key, now, validity)
+        # RFC 5280 verifiers (pyca's among them) require a SAN in end-entity certificates; the
+        # participant's is its subject again, so the participant id stays where it always was.
+        .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(subject)]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_end_entity_key_usage(public_key), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_authority_key_identifier(ca), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
+
+
+def _end_entity_key_usage(public_key: object) -> x509.KeyUsage:
+    """Key usage of an end-entity certificate: digitalSignature, plus keyEncipherment for RSA only.
+
+    new_private_key and nodes make ECDSA keys, which sign but cannot encipher.
+    """
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _authority_key_identifier(ca: OperatorCA) -> x509.AuthorityKeyIdentifier:
+    """From the CA's SubjectKeyIdentifier; a CA certificate without one gets it derived from its key."""
+    try:
+        ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 def _builder(
