@@ -140,11 +140,13 @@ class RunChannel:
                 try:
                     state = round_.receive(state, message)
                 except (InvalidMessageError, StageError) as exc:
-                    log.warning("run %s: dropping %s's %s message: %s", self.run_id, pid, round_.name, exc)
+                    self.drop_malformed(pid, round_.name, exc)
             try:
                 state, outgoing = round_.close(state)
             except ThresholdError as exc:
                 raise RunFailed("too_many_dropouts", self._dropout_reason(round_.name, exc)) from exc
+            except InvalidMessageError as exc:  # well-formed but inconsistent shares: no sum can be trusted
+                raise RunFailed("unmasking_failed", f"the {round_.name} round failed: {exc}") from exc
             self.round_seconds[round_.name] = time.perf_counter() - started
             if round_.message_type is MaskedInput:
                 self.survivors = config.ordered(outgoing)
@@ -157,7 +159,10 @@ class RunChannel:
         raise AssertionError("the unmasking round returns the aggregate")
 
     async def collect(self, expected: set[str], message_type: type, name: str) -> list[tuple[str, Any]]:
-        """This round's messages from the expected nodes, until all answered, dropped or the deadline."""
+        """This round's messages from the expected nodes, until all answered, dropped or the deadline.
+
+        A node's first message of the round counts: a refusal or a malformed message makes it a dropout.
+        """
         waiting, received = set(expected), []
         deadline = time.monotonic() + self.ctx.settings.round_timeout_s
         while waiting and (remaining := deadline - time.monotonic()) > 0:
@@ -176,13 +181,19 @@ class RunChannel:
                 self.refusals[pid] = f"{message.refusal.code}: {message.refusal.message}"
                 waiting.discard(pid)
                 continue
-            decoded = serde.decode_client(message.secagg, pid)
-            if isinstance(decoded, message_type):
-                received.append((pid, decoded))
-                waiting.discard(pid)
+            waiting.discard(pid)
+            try:
+                received.append((pid, _decode(message, pid, message_type)))
+            except InvalidMessageError as exc:
+                self.drop_malformed(pid, name, exc)
         if waiting:
             log.info("run %s: no %s message from %s", self.run_id, name, sorted(waiting))
         return received
+
+    def drop_malformed(self, pid: str, round_name: str, exc: Exception) -> None:
+        """The node leaves the run as if it had disconnected here; the refusal reaches the audit log."""
+        log.warning("run %s: dropping %s for its malformed %s message: %s", self.run_id, pid, round_name, exc)
+        self.refusals[pid] = f"malformed_message: node {pid} sent a malformed {round_name} message ({exc})"
 
     def notify_finished(self, participants: list[str], state: str) -> None:
         for pid in participants:
@@ -199,3 +210,15 @@ class RunChannel:
                 f"{pid}: {why}" for pid, why in sorted(self.refusals.items())
             )
         return reason
+
+
+def _decode(message: pb.FromNode, pid: str, message_type: type) -> Any:
+    """The round message in ``message``, or InvalidMessageError for an empty one or one of another round."""
+    if message.WhichOneof("body") != "secagg":
+        raise InvalidMessageError(f"{pid!r} sent neither a round message nor a refusal")
+    decoded = serde.decode_client(message.secagg, pid)
+    if not isinstance(decoded, message_type):
+        raise InvalidMessageError(
+            f"{pid!r} sent a {type(decoded).__name__} instead of a {message_type.__name__}"
+        )
+    return decoded

@@ -7,6 +7,7 @@ encodes server messages.
 from __future__ import annotations
 
 from proto.dataspace.v1 import secagg_pb2 as spb
+from protocols.exceptions import InvalidMessageError
 from protocols.secagg.messages import (
     AdvertiseKeys,
     KeyTable,
@@ -23,6 +24,7 @@ ServerMessage = KeyTable | RelayedShares | UnmaskRequest
 
 
 def decode_client(message: spb.SecAggClientMessage, sender: str) -> ClientMessage:
+    """The round message ``sender`` sent; InvalidMessageError when it carries none (an empty message)."""
     kind = message.WhichOneof("round")
     if kind == "advertise_keys":
         keys = message.advertise_keys.keys
@@ -34,7 +36,7 @@ def decode_client(message: spb.SecAggClientMessage, sender: str) -> ClientMessag
     if kind == "unmask_shares":
         shares = message.unmask_shares
         return UnmaskResponse(sender, dict(shares.seed_shares), dict(shares.key_shares))
-    raise ValueError(f"unexpected secure-aggregation message {kind!r}")
+    raise InvalidMessageError(f"{sender!r} sent a secure-aggregation message without a round")
 
 
 def encode_server(message: ServerMessage) -> spb.SecAggServerMessage:

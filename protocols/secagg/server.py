@@ -12,6 +12,8 @@ import numpy as np
 from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
 from protocols.fixedpoint import RingArray, ring_dtype, unpack
 from protocols.secagg.config import SecAggConfig
+from protocols.secagg.envelope import NONCE_BYTES
+from protocols.secagg.framing import frame
 from protocols.secagg.keys import KEY_BYTES, mask_seed, public_key_of
 from protocols.secagg.masking import Sign, add_masks
 from protocols.secagg.messages import (
@@ -24,7 +26,9 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from protocols.secagg.shamir import SHARE_BYTES, combine_secret
+from protocols.secagg.shamir import PRIME, SHARE_BYTES, combine_secret
+
+_AEAD_TAG_BYTES = 16  # AES-GCM's full-length tag, as seal_shares writes it
 
 
 class ServerStage(Enum):
@@ -87,6 +91,12 @@ def receive_shares(state: ServerState, message: ShareKeys) -> ServerState:
     _check_sender(message.sender, state.keys.keys(), state.envelopes)
     if message.envelopes.keys() != state.keys.keys() - {message.sender}:
         raise InvalidMessageError(f"{message.sender!r} did not address exactly the other members of U1")
+    # An envelope the recipient cannot open would make it, not the sender, leave the run: check what we can.
+    for recipient, envelope in message.envelopes.items():
+        if len(envelope) != _envelope_bytes(message.sender, recipient):
+            raise InvalidMessageError(
+                f"{message.sender!r} sent {recipient!r} an envelope of the wrong length"
+            )
     return replace(state, envelopes={**state.envelopes, message.sender: dict(message.envelopes)})
 
 
@@ -122,8 +132,8 @@ def close_masked_inputs(state: ServerState) -> tuple[ServerState, dict[str, Unma
 def receive_unmasking(state: ServerState, message: UnmaskResponse) -> ServerState:
     _require(state, ServerStage.COLLECTING_UNMASKING)
     _check_sender(message.sender, state.u3, state.responses)
-    _check_share_set(message.sender, message.self_mask_shares, state.u3, SHARE_BYTES)
-    _check_share_set(message.sender, message.mask_key_shares, state.dropped, SHARE_BYTES)
+    _check_share_set(message.sender, message.self_mask_shares, state.u3)
+    _check_share_set(message.sender, message.mask_key_shares, state.dropped)
     return replace(state, responses={**state.responses, message.sender: message})
 
 
@@ -171,6 +181,12 @@ def _reconstruct(state: ServerState, owner: str, *, key_share: bool) -> bytes:
     return combine_secret(shares, cfg.threshold)
 
 
+def _envelope_bytes(sender: str, recipient: str) -> int:
+    """Size of an honest envelope: nonce, the framed ids and two shares, and the AEAD tag."""
+    shares = bytes(SHARE_BYTES)
+    return NONCE_BYTES + len(frame(sender.encode(), recipient.encode(), shares, shares)) + _AEAD_TAG_BYTES
+
+
 def _check_sender(sender: str, expected: Collection[str], seen: Mapping[str, object]) -> None:
     if sender not in expected:
         raise InvalidMessageError(f"{sender!r} is not expected to send in this round")
@@ -178,11 +194,14 @@ def _check_sender(sender: str, expected: Collection[str], seen: Mapping[str, obj
         raise InvalidMessageError(f"{sender!r} already sent its message for this round")
 
 
-def _check_share_set(sender: str, shares: Mapping[str, bytes], owners: tuple[str, ...], size: int) -> None:
+def _check_share_set(sender: str, shares: Mapping[str, bytes], owners: tuple[str, ...]) -> None:
+    """Reject here what would make reconstruction fail later, when the sender could no longer be dropped."""
     if shares.keys() != set(owners):
         raise InvalidMessageError(f"{sender!r} sent shares for the wrong parties")
-    if any(len(share) != size for share in shares.values()):
+    if any(len(share) != SHARE_BYTES for share in shares.values()):
         raise InvalidMessageError(f"{sender!r} sent shares of the wrong length")
+    if any(int.from_bytes(share, "big") >= PRIME for share in shares.values()):
+        raise InvalidMessageError(f"{sender!r} sent a share that is not a field element")
 
 
 def _check_threshold(state: ServerState, count: int, what: str) -> None:
