@@ -33,16 +33,8 @@ import duckdb
 import numpy as np
 from numpy.typing import NDArray
 
-from contracts.jobspec import (
-    Filter,
-    FilterOp,
-    JobKind,
-    JobSpec,
-    Term,
-    VectorLayout,
-    parse_timestamp,
-    vector_layout,
-)
+from contracts.filters import Filter, FilterOp, parse_timestamp
+from contracts.jobspec import JobKind, JobSpec, Term, VectorLayout, vector_layout
 from contracts.schema import GRID_TOLERANCE, DatasetSchema, FieldSpec, FieldType
 from node import engine
 from node.datafiles import csv_header

@@ -6,17 +6,26 @@ import asyncio
 import json
 import logging
 import os
-import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from coordinator.client.cli_audit import audit_app
+from coordinator.client.cli_common import (
+    DataDirOpt,
+    JsonOpt,
+    KeyFileOpt,
+    TokenOpt,
+    UrlOpt,
+    client_for,
+    emit,
+    err_console,
+    fail,
+    show,
+)
 from coordinator.client.gateway import GatewayClient, GatewayError
-from coordinator.settings import read_endpoints
-from protocols.tlog.exceptions import KeyFormatError, MissingCosignatureError, TamperError
 
 app = typer.Typer(
     help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True
@@ -29,57 +38,7 @@ contract_app = typer.Typer(
     help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
 )
 app.add_typer(contract_app, name="contract")
-audit_app = typer.Typer(help="Verify and read the tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-console = Console()
-err_console = Console(stderr=True)
-
-DataDirOpt = Annotated[
-    Path, typer.Option("--data-dir", envvar="DATASPACE_DATA_DIR", help="Coordinator data directory.")
-]
-UrlOpt = Annotated[str | None, typer.Option("--url", envvar="DATASPACE_URL", help="Gateway URL.")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="DATASPACE_TOKEN", help="Bearer token.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-KeyFileOpt = Annotated[
-    Path, typer.Option("--key-file", envvar="DATASPACE_KEY_FILE", help="The buyer's contract-signing key.")
-]
-
-
-def _client(url: str | None, token: str | None, data_dir: Path) -> GatewayClient:
-    """Gateway from flags or env; fall back to a local coordinator's data directory (operator)."""
-    if url is None:
-        try:
-            url = read_endpoints(data_dir)["http_url"]
-        except FileNotFoundError:
-            raise typer.BadParameter(f"no --url given and no running coordinator in {data_dir}") from None
-    if token is None and (data_dir / "operator.token").exists():
-        token = (data_dir / "operator.token").read_text().strip()
-    return GatewayClient(url, token)
-
-
-def _emit(data: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    else:
-        console.print_json(data=data, default=str)
-
-
-def _show(
-    url: str | None, token: str | None, data_dir: Path, as_json: bool, call: Callable[[GatewayClient], Any]
-) -> None:
-    """Call the gateway and print the answer; a refusal prints its code and exits 2."""
-    with _client(url, token, data_dir) as client:
-        try:
-            _emit(call(client), as_json)
-        except GatewayError as error:
-            raise _fail(error) from None
-
-
-def _fail(error: GatewayError) -> typer.Exit:
-    err_console.print(f"[red]error[/red] {error.code}: {error.message}")
-    if error.details:
-        err_console.print_json(data=error.details)
-    return typer.Exit(2)
 
 
 @coordinator_app.command("serve")
@@ -117,11 +76,11 @@ def enroll_token(
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a one-time, expiring enrollment token (operator)."""
-    with _client(url, token, data_dir) as client:
+    with client_for(url, token, data_dir) as client:
         try:
             issued = client.create_enrollment_token(participant_id, role, ttl)
         except GatewayError as error:
-            raise _fail(error) from None
+            raise fail(error) from None
     print(json.dumps({"token": issued}) if as_json else issued)
 
 
@@ -141,11 +100,11 @@ def enroll_buyer(
         err_console.print(f"[red]error[/red] {key_file} exists; choose another --key-file")
         raise typer.Exit(2)
     key = Ed25519PrivateKey.generate()
-    with _client(url, None, data_dir) as client:
+    with client_for(url, None, data_dir) as client:
         try:
             api_token = client.enroll_buyer(enrollment_token, key.public_key())
         except GatewayError as error:
-            raise _fail(error) from None
+            raise fail(error) from None
     write_private(key_file, key.private_bytes_raw())
     print(api_token)
 
@@ -160,7 +119,7 @@ def revoke_certificate(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a factory's certificate (operator): its node is disconnected and refused."""
-    _show(url, token, data_dir, as_json, lambda c: c.revoke_certificate(participant_id, reason))
+    show(url, token, data_dir, as_json, lambda c: c.revoke_certificate(participant_id, reason))
 
 
 @app.command("nodes")
@@ -171,7 +130,7 @@ def nodes(
     as_json: JsonOpt = False,
 ) -> None:
     """List connected factory nodes (operator)."""
-    _show(url, token, data_dir, as_json, lambda c: c.nodes())
+    show(url, token, data_dir, as_json, lambda c: c.nodes())
 
 
 @app.command("datasets")
@@ -182,7 +141,7 @@ def datasets(
     as_json: JsonOpt = False,
 ) -> None:
     """List datasets declared by nodes, with their public schemas."""
-    _show(url, token, data_dir, as_json, lambda c: c.datasets())
+    show(url, token, data_dir, as_json, lambda c: c.datasets())
 
 
 @app.command("offers")
@@ -193,7 +152,7 @@ def offers(
     as_json: JsonOpt = False,
 ) -> None:
     """List the dataset offers factories have published."""
-    _show(url, token, data_dir, as_json, lambda c: c.offers())
+    show(url, token, data_dir, as_json, lambda c: c.offers())
 
 
 @contract_app.command("propose")
@@ -207,7 +166,7 @@ def contract_propose(
     as_json: JsonOpt = False,
 ) -> None:
     """Propose one contract over several factories' offers; prints the compiled terms."""
-    _show(url, token, data_dir, as_json, lambda c: c.propose_contract(offer, purpose, region))
+    show(url, token, data_dir, as_json, lambda c: c.propose_contract(offer, purpose, region))
 
 
 @contract_app.command("status")
@@ -219,7 +178,7 @@ def contract_status(
     as_json: JsonOpt = False,
 ) -> None:
     """A contract's state, signatures and usage so far."""
-    _show(
+    show(
         url,
         token,
         data_dir,
@@ -247,7 +206,7 @@ def contract_sign(
         client.participant_id, client.signing_key = participant_id, key
         return client.sign_contract(contract_id)
 
-    _show(url, token, data_dir, as_json, sign)
+    show(url, token, data_dir, as_json, sign)
 
 
 def _contract_move(move: str, doc: str) -> Callable[..., None]:
@@ -260,7 +219,7 @@ def _contract_move(move: str, doc: str) -> Callable[..., None]:
         data_dir: DataDirOpt = Path("dataspace-data"),
         as_json: JsonOpt = False,
     ) -> None:
-        _show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, move))
+        show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, move))
 
     command.__doc__ = doc
     return command
@@ -291,7 +250,7 @@ def _contract_end(move: str, doc: str) -> Callable[..., None]:
             client.participant_id, client.signing_key = participant_id, key
             return client.contract_move(contract_id, move)
 
-        _show(url, token, data_dir, as_json, end)
+        show(url, token, data_dir, as_json, end)
 
     command.__doc__ = doc
     return command
@@ -328,7 +287,7 @@ def job_submit(
         spec["contract_id"] = contract
     if epsilon is not None:
         spec["epsilon"] = epsilon
-    with _client(url, token, data_dir) as client:
+    with client_for(url, token, data_dir) as client:
         try:
             job = client.submit_job(spec)
             if wait:
@@ -336,8 +295,8 @@ def job_submit(
                 if job["state"] == "SUCCEEDED":
                     job["result"] = client.result(job["id"])["result"]
         except GatewayError as error:
-            raise _fail(error) from None
-    _emit(job, as_json)
+            raise fail(error) from None
+    emit(job, as_json)
 
 
 @job_app.command("status")
@@ -349,7 +308,7 @@ def job_status(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a job's state and the reason of a failure."""
-    _show(url, token, data_dir, as_json, lambda c: c.job(job_id))
+    show(url, token, data_dir, as_json, lambda c: c.job(job_id))
 
 
 @job_app.command("result")
@@ -361,7 +320,7 @@ def job_result(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a finished job's result."""
-    _show(url, token, data_dir, as_json, lambda c: c.result(job_id))
+    show(url, token, data_dir, as_json, lambda c: c.result(job_id))
 
 
 @app.command("demo")
@@ -375,147 +334,6 @@ def demo(
     from coordinator.localspace.demo import run_demo
 
     raise typer.Exit(run_demo(workdir=workdir, n_nodes=nodes, rows=rows, as_json=as_json))
-
-
-DatabaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="DATASPACE_DATABASE_URL",
-        help="The coordinator's PostgreSQL database; without it, the SQLite file in --data-dir.",
-    ),
-]
-
-
-@audit_app.command("verify")
-def audit_verify(
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            "--data-dir",
-            envvar="DATASPACE_DATA_DIR",
-            help="Coordinator data directory. Local verification takes the log key from it: the operator's "
-            "own files.",
-        ),
-    ] = Path("dataspace-data"),
-    url: Annotated[
-        str | None,
-        typer.Option(help="Verify through the gateway; needs a log key you trust (--log-key or --node-dir)."),
-    ] = None,
-    token: TokenOpt = None,
-    log_key: Annotated[
-        str | None,
-        typer.Option(help="Pinned verifier key of the log (with --url); never taken from the server."),
-    ] = None,
-    node_dir: Annotated[
-        Path | None, typer.Option(help="With --url: use the log key this enrolled node pinned at enrollment.")
-    ] = None,
-    witness: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="With --url: a witness verifier key whose cosignature the newest checkpoint needs."
-        ),
-    ] = None,
-    min_cosignatures: Annotated[
-        int | None,
-        typer.Option(min=0, help="With --url: how many --witness cosignatures suffice (default: all)."),
-    ] = None,
-    trusted: Annotated[
-        list[Path] | None,
-        typer.Option(help="A checkpoint kept elsewhere (note file or a node's witness.json); repeatable."),
-    ] = None,
-    database_url: DatabaseUrlOpt = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, max=64, help="Processes decoding entries (default: one per CPU).")
-    ] = None,
-) -> None:
-    """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
-    from coordinator.client.audit import (
-        NoCoordinatorDatabaseError,
-        NoTrustAnchorError,
-        pinned_log_key,
-        read_trusted,
-        verify_local,
-        verify_remote,
-    )
-
-    witnesses = witness or []
-    try:
-        kept = read_trusted(trusted or [])
-        if url is not None:
-            key, source = pinned_log_key(log_key, node_dir)
-            client = _client(url, token, data_dir)
-            summary = verify_remote(client, key, kept, witnesses, min_cosignatures) + f"; log key {source}"
-        elif witnesses or min_cosignatures is not None or node_dir is not None:
-            raise NoTrustAnchorError("--witness, --min-cosignatures and --node-dir go with --url")
-        else:
-            summary = verify_local(data_dir, database_url, kept, workers)
-    except (NoTrustAnchorError, KeyFormatError, NoCoordinatorDatabaseError) as error:
-        err_console.print(f"[red]error[/red] {error}; nothing was verified")
-        raise typer.Exit(2) from None
-    except FileNotFoundError as error:
-        err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
-        raise typer.Exit(2) from None
-    except (TamperError, MissingCosignatureError) as error:
-        err_console.print(f"[red]audit log verification FAILED[/red]: {error}")
-        if isinstance(error, TamperError) and error.index is not None:
-            err_console.print(f"first bad index: {error.index}")
-        raise typer.Exit(1) from None
-    except GatewayError as error:
-        raise _fail(error) from None
-    console.print(f"[green]audit log verified[/green]: {summary}")
-
-
-@audit_app.command("show")
-def audit_show(
-    job: Annotated[str | None, typer.Option(help="Trail of one job.")] = None,
-    contract: Annotated[str | None, typer.Option(help="Entries of one usage contract.")] = None,
-    participant: Annotated[str | None, typer.Option(help="Entries naming one participant.")] = None,
-    url: Annotated[
-        str | None, typer.Option(help="Read through the gateway instead of the local store.")
-    ] = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    database_url: DatabaseUrlOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Print a readable trail of everything that happened to a job, a contract or a participant."""
-    from coordinator.client.audit import NoCoordinatorDatabaseError, local_entries, remote_entries
-
-    named = (("job", job), ("contract", contract), ("participant", participant))
-    subject = next((f"{kind}:{value}" for kind, value in named if value), None)
-    try:
-        if url is None:  # the operator's own store: works whether or not the coordinator runs
-            _print_trail(local_entries(data_dir, database_url, subject), as_json)
-        else:
-            with _client(url, token, data_dir) as client:
-                _print_trail(remote_entries(client, subject), as_json)
-    except NoCoordinatorDatabaseError as error:
-        err_console.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
-    except FileNotFoundError as error:
-        err_console.print(f"[red]error[/red] {data_dir} is not a coordinator data directory ({error})")
-        raise typer.Exit(2) from None
-    except GatewayError as error:
-        raise _fail(error) from None
-
-
-def _print_trail(entries: Iterator[dict[str, Any]], as_json: bool) -> None:
-    """Print entries as they are read, so a long trail never sits in memory whole."""
-    from coordinator.client.audit import trail_line
-
-    empty = True
-    for entry in entries:
-        if as_json:  # the same text as json.dumps(list_of_entries, indent=2)
-            text = textwrap.indent(json.dumps(entry, indent=2, ensure_ascii=False), "  ")
-            print("[\n" if empty else ",\n", text, sep="", end="")
-        else:
-            console.print(trail_line(entry), highlight=False)
-        empty = False
-    if as_json:
-        print("[]" if empty else "\n]")
-    elif empty:
-        console.print("(no entries)")
 
 
 def main() -> None:

@@ -27,7 +27,8 @@ from contracts.canonical import (
     parse_canonical,
 )
 from contracts.exceptions import ContractsError
-from contracts.jobspec import MAX_BIN_EDGES, FilterOp, JobKind, JobSpec
+from contracts.filters import FilterOp
+from contracts.jobspec import MAX_BIN_EDGES, JobKind, JobSpec
 from contracts.tickets import JobTicket, sign_ticket, verify_ticket
 from coordinator.audit.entries import AuditEntry, new_entry
 from coordinator.audit.store import AuditLog

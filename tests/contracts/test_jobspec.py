@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.exceptions import JobSpecError, SpecErrorCode
-from contracts.jobspec import MAX_VECTOR_LENGTH, FilterOp, JobKind, JobSpec, validate_spec, vector_layout
+from contracts.filters import FilterOp
+from contracts.jobspec import MAX_VECTOR_LENGTH, JobKind, JobSpec, validate_spec, vector_layout
 from contracts.schema import DatasetSchema
 
 

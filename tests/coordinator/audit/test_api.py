@@ -24,7 +24,7 @@ from coordinator.api.routes import audit as routes
 from coordinator.audit.remote import verify_fetched
 from coordinator.audit.store import MAX_INDEX, AuditLog
 from coordinator.client import audit as client_audit
-from coordinator.client import cli
+from coordinator.client import cli, cli_audit
 from coordinator.client.gateway import GatewayClient
 from protocols.tlog.checkpoint import WitnessKey, cosign, parse_checkpoint
 from protocols.tlog.exceptions import TamperError
@@ -212,7 +212,7 @@ def _cli_verify(
         )
         return client
 
-    monkeypatch.setattr(cli, "_client", gateway)
+    monkeypatch.setattr(cli_audit, "client_for", gateway)
     result = CliRunner().invoke(cli.app, ["audit", "verify", "--url", "http://testserver", *args])
     return result.exit_code, "".join((result.stdout + result.stderr).split()), requests
 
