@@ -1,10 +1,12 @@
-"""Secure aggregation over real node processes and gRPC on loopback, against a plaintext sum.
+"""Secure aggregation over real node processes and gRPC on loopback, against its baselines, in one run.
 
 For n nodes and vectors of D ring elements (mod 2^32) it measures, in the same run:
-  - the secure sum (four rounds: keys, shares, masked input, unmasking) vs. a plaintext sum of the same
-    vectors over the same streams (one round) — wall time at the coordinator, median of repeats;
-  - a client's masking time (the masked-input round, in process, median);
-  - bytes each client uploaded over the whole secure run vs. 4·D (the plaintext vector's size).
+  - the malicious-secure sum (five rounds: signed keys, shares, masked input, consistency, unmasking) vs.
+    the semi-honest sum (four rounds, nothing signed) vs. a plaintext sum of the same vectors over the same
+    streams (one round) — wall time at the coordinator, median of repeats;
+  - a client's masking time on the critical path (the masked-input round, in process, median), with the
+    masks expanded beforehand while the node waits for the others' shares, and that expansion's own time;
+  - bytes each client uploaded over the whole malicious-secure run vs. 4·D (the plaintext vector's size).
 Writes bench/results/secagg.json.  Usage: python bench/secagg.py [--repeats R] [--quick]
 """
 
@@ -19,23 +21,29 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coordinator.localspace.harness import LocalSpace  # noqa: E402
 from protocols.secagg import client, server  # noqa: E402
-from protocols.secagg.config import SecAggConfig  # noqa: E402
+from protocols.secagg.config import SecAggConfig, threshold_floor  # noqa: E402
+
+PROTOCOLS = ("secagg", "secagg_semi_honest", "plaintext")
 
 
-def masking_seconds(n: int, dimension: int, repeats: int) -> float:
-    """Median time of one client's masked-input round (open shares, agree keys, expand and add masks)."""
+def masking_seconds(n: int, dimension: int, repeats: int) -> tuple[float, float]:
+    """Medians of one client's masked-input round, and of expanding its masks beforehand (prepare_masks)."""
     ids = [f"node{i:02d}" for i in range(n)]
-    config = SecAggConfig(b"bench-session-id", tuple(ids), n // 2 + 1, 32, dimension)
+    keys = {u: Ed25519PrivateKey.generate() for u in ids}
+    verify = {u: k.public_key().public_bytes_raw() for u, k in keys.items()}
+    config = SecAggConfig(b"bench-session-id", tuple(ids), threshold_floor(n, 2), 32, dimension,
+                          verify_keys=verify)  # fmt: skip
     clients = {u: client.new_client(config, u) for u in ids}
     srv = server.new_server(config)
     for u in ids:
-        clients[u], message = client.advertise_keys(clients[u])
+        clients[u], message = client.advertise_keys(clients[u], signing_key=keys[u])
         srv = server.receive_keys(srv, message)
     srv, tables = server.close_keys(srv)
     for u in ids:
@@ -43,34 +51,38 @@ def masking_seconds(n: int, dimension: int, repeats: int) -> float:
         srv = server.receive_shares(srv, shares)
     srv, relayed = server.close_shares(srv)
     x = np.random.default_rng(0).integers(0, 2**32, dimension, dtype=np.uint32)
-    times = []
+    masking, preparing = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        client.masked_input(clients[ids[0]], relayed[ids[0]], x)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        prepared = client.prepare_masks(clients[ids[0]])
+        preparing.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        client.masked_input(prepared, relayed[ids[0]], x)
+        masking.append(time.perf_counter() - started)
+    return statistics.median(masking), statistics.median(preparing)
 
 
 def measure(space: LocalSpace, n: int, dimension: int, repeats: int) -> dict[str, float | int | bool]:
-    secure, plain, uploads, correct = [], [], [], True
+    seconds: dict[str, list[float]] = {p: [] for p in PROTOCOLS}
+    uploads, correct = [], True
     with space.operator() as operator:
         operator.http.timeout = 300
         for rep in range(repeats + 1):
             spec = {"dimension": dimension, "seed": rep, "participants": n}
-            s = operator.diagnostic({**spec, "protocol": "secagg"})
-            p = operator.diagnostic({**spec, "protocol": "plaintext"})
-            correct &= bool(s["correct"] and p["correct"]) and s["contributors"] == p["contributors"] == n
+            runs = {p: operator.diagnostic({**spec, "protocol": p}) for p in PROTOCOLS}
+            correct &= all(r["correct"] and r["contributors"] == n for r in runs.values())
             if rep == 0:
                 continue  # warm-up: connections, allocator, caches
-            secure.append(s["seconds"])
-            plain.append(p["seconds"])
-            uploads.append(s["upload_bytes_median"])
-    secure_s, plain_s = statistics.median(secure), statistics.median(plain)
+            for p, r in runs.items():
+                seconds[p].append(r["seconds"])
+            uploads.append(runs["secagg"]["upload_bytes_median"])
+    malicious, semi, plain = (statistics.median(seconds[p]) for p in PROTOCOLS)
     upload = statistics.median(uploads)
+    masking, preparing = masking_seconds(n, dimension, max(repeats, 5))
     return {
-        "n": n, "D": dimension, "secure_s": secure_s, "plaintext_s": plain_s,
-        "secure_vs_plaintext": secure_s / plain_s,
-        "masking_ms": masking_seconds(n, dimension, max(repeats, 5)) * 1000,
+        "n": n, "D": dimension, "malicious_s": malicious, "semi_honest_s": semi, "plaintext_s": plain,
+        "malicious_vs_semi_honest": malicious / semi, "malicious_vs_plaintext": malicious / plain,
+        "masking_ms": masking * 1000, "prepare_masks_ms": preparing * 1000,
         "upload_bytes": upload, "upload_vs_4D": upload / (4 * dimension), "correct": correct,
     }  # fmt: skip
 
@@ -96,11 +108,13 @@ def main() -> None:
                 rows += [measure(space, n, d, args.repeats) for d in dims]
             finally:
                 space.stop()
-    print(f"{'n':>3} {'D':>8} {'secure s':>9} {'plain s':>9} {'ratio':>6} {'mask ms':>8} "
-          f"{'upload B':>10} {'÷4D':>6} ok")  # fmt: skip
+    print(f"{'n':>3} {'D':>8} {'malicious s':>11} {'semi-hon s':>10} {'plain s':>8} {'÷semi':>6} "
+          f"{'÷plain':>7} {'mask ms':>8} {'prep ms':>8} {'upload B':>10} {'÷4D':>6} ok")  # fmt: skip
     for r in rows:
-        print(f"{r['n']:>3} {r['D']:>8} {r['secure_s']:>9.4f} {r['plaintext_s']:>9.4f} "
-              f"{r['secure_vs_plaintext']:>6.2f} {r['masking_ms']:>8.2f} {r['upload_bytes']:>10.0f} "
+        print(f"{r['n']:>3} {r['D']:>8} {r['malicious_s']:>11.4f} {r['semi_honest_s']:>10.4f} "
+              f"{r['plaintext_s']:>8.4f} {r['malicious_vs_semi_honest']:>6.2f} "
+              f"{r['malicious_vs_plaintext']:>7.2f} "
+              f"{r['masking_ms']:>8.3f} {r['prepare_masks_ms']:>8.2f} {r['upload_bytes']:>10.0f} "
               f"{r['upload_vs_4D']:>6.3f} {r['correct']}")  # fmt: skip
     out = ROOT / "bench" / "results" / "secagg.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,8 @@ class DiagnosticSpec(BaseModel):
     kind: Literal["diagnostic_sum"] = DIAGNOSTIC_KIND
     dimension: int = Field(ge=1, le=2_000_000)
     seed: int = Field(default=0, ge=0)
-    protocol: Literal["secagg", "plaintext"] = "secagg"
+    # "secagg_semi_honest" is the baseline without signatures and consistency round, for measurements only.
+    protocol: Literal["secagg", "secagg_semi_honest", "plaintext"] = "secagg"
     ring_bits: Literal[32, 64] = 32
     participants: int | None = Field(
         default=None, ge=2, description="How many connected nodes; all if unset."

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.canonical import canonical
+from contracts.peer_keys import PeerKey
 
 # Nodes and coordinator run on different machines; tolerate this much clock difference.
 _CLOCK_SKEW = timedelta(seconds=30)
@@ -47,6 +48,11 @@ class JobTicket(BaseModel):
     scale_bits: int
     vector_length: int = Field(ge=1)
     session_id: str  # base64 of the secure-aggregation session id
+    # Every participant's signing key, proven by the audit log against the size this node last witnessed:
+    # the key each round message of that participant must be signed with.
+    peer_keys: dict[str, PeerKey] = Field(default_factory=dict)
+    # "malicious" (signed keys, a consistency round, checked shares); "semi_honest" only for diagnostics.
+    secagg_mode: str = "malicious"
     nonce: str
     issued_at: datetime
     expires_at: datetime

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 from contracts.diagnostics import DiagnosticSpec
 from coordinator.audit.trail import AuditTrail
-from coordinator.faults import CoordinatorFault, configured_fault
 from coordinator.identity.keys import CoordinatorKeys
 from coordinator.settings import CoordinatorSettings
 from coordinator.store.database import Store
@@ -64,7 +63,6 @@ class CoordinatorContext:
     jobs_queued: asyncio.Event = field(default_factory=asyncio.Event)
     grpc_target: str = ""
     loop: asyncio.AbstractEventLoop | None = None
-    fault: CoordinatorFault = field(default_factory=configured_fault)
     # Called (on the loop) with a contract id when that contract is revoked: in-flight jobs stop.
     on_revoked: list[Callable[[str], None]] = field(default_factory=list)
     run_diagnostic: DiagnosticRunner | None = None

@@ -23,7 +23,6 @@ from node.config import DatasetConfig, load_config
 from node.contract_book import ContractBook
 from node.datacheck import offerable
 from node.exceptions import NoUsableDatasetError
-from node.faults import configured_fault
 from node.handlers import Outbox
 from node.handlers.jobs import JobHandler
 from node.handlers.negotiation import NegotiationHandler
@@ -201,7 +200,6 @@ async def run_agent(node_dir: Path) -> None:
         ),
         contracts=ContractBook(node_dir / "contracts"),
         ledger=BudgetLedger(node_dir / "identity" / "budget.jsonl"),
-        fault=configured_fault(),
     )
     datasets = usable_datasets(ctx)
     stop = asyncio.Event()

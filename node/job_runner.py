@@ -17,9 +17,10 @@ import numpy as np
 
 from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
-from contracts.enforcement import node_check
+from contracts.enforcement import node_check, release_rules
 from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import JobSpec, vector_layout
+from contracts.peer_keys import PeerKeyError, verify_peer_keys
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
 from contracts.signing import verify_countersignature, verify_signature
@@ -29,7 +30,6 @@ from node.config import DatasetConfig, NodeConfig
 from node.contract_book import ContractBook
 from node.datafiles import DataGuard
 from node.exceptions import ConfigError, DataError, JobRefused, LocalComputeError
-from node.faults import Fault, die_if, stall_if
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_vector
@@ -40,8 +40,14 @@ from protocols.dp.samplers import RandomSource, system_random
 from protocols.exceptions import FixedPointOverflowError
 from protocols.fixedpoint import RingArray
 from protocols.secagg import client
-from protocols.secagg.config import SecAggConfig
-from protocols.secagg.messages import KeyTable, MaskedInput, RelayedShares, UnmaskRequest
+from protocols.secagg.config import SecAggConfig, SecurityMode, threshold_floor
+from protocols.secagg.messages import (
+    ConsistencyRequest,
+    KeyTable,
+    MaskedInput,
+    RelayedShares,
+    UnmaskRequest,
+)
 
 from . import serde
 
@@ -58,7 +64,6 @@ class NodeContext:
     witness: Witness
     contracts: ContractBook
     ledger: BudgetLedger
-    fault: Fault = Fault.NONE
     rng: RandomSource = field(default_factory=system_random)
     data: DataGuard = field(default_factory=DataGuard)
 
@@ -83,6 +88,24 @@ def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicke
     if ctx.identity.participant_id not in ticket.participants:
         raise JobRefused("not_a_participant", "this node is not named in the ticket")
     return ticket
+
+
+def check_peer_keys(ctx: NodeContext, ticket: JobTicket) -> dict[str, bytes]:
+    """Every participant's signing key, each proven by the audit log this node witnessed (key transparency).
+
+    A participant the coordinator cannot prove, a key that is not registered in a checkpoint this node
+    cosigned, or a key for this node other than its own ends the run here, before anything is computed.
+    """
+    try:
+        keys = verify_peer_keys(ticket.participants, ticket.peer_keys, ctx.witness.roots)
+    except PeerKeyError as exc:
+        raise JobRefused(
+            "unproven_peer_key", f"a participant's key is not proven by the witnessed log: {exc}"
+        ) from exc
+    own = ctx.identity.signing_key.public_key().public_bytes_raw()
+    if keys[ctx.identity.participant_id] != own:
+        raise JobRefused("unproven_peer_key", "the ticket names another signing key for this node")
+    return keys
 
 
 def check_job(ctx: NodeContext, ticket: JobTicket) -> tuple[JobSpec, Contract]:
@@ -154,7 +177,8 @@ async def start_run(
 ) -> tuple[RunState, serde.ClientMessage]:
     """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
     ticket = check_ticket(ctx, payload, signature)
-    plaintext = False
+    verify_keys = check_peer_keys(ctx, ticket)
+    plaintext, min_cohort = False, 2
     if ticket.spec.get("kind") == DIAGNOSTIC_KIND:
         try:
             diagnostic = DiagnosticSpec.model_validate(ticket.spec)
@@ -163,8 +187,14 @@ async def start_run(
         encoded = synthetic_vector(diagnostic, ticket.participants.index(ctx.identity.participant_id))
         plaintext = diagnostic.protocol == "plaintext"
     else:
-        encoded = await _local_statistics(ctx, ticket, *check_job(ctx, ticket))
-    config, state = _secagg_client(ctx, ticket)
+        spec, contract = check_job(ctx, ticket)
+        if ticket.secagg_mode != SecurityMode.MALICIOUS:
+            raise JobRefused("secagg_mode", "factory data is aggregated only in the malicious-secure mode")
+        # The floor comes from the signed contract (and the job, if stricter), never from the ticket.
+        min_cohort = release_rules(contract, spec).min_cohort
+        _check_threshold(ticket, min_cohort)
+        encoded = await _local_statistics(ctx, ticket, spec, contract)
+    config, state = _secagg_client(ctx, ticket, verify_keys, min_cohort)
     ctx.journal.record(
         ctx.clock(),
         "job_accepted",
@@ -178,18 +208,33 @@ async def start_run(
         return RunState(ticket, state, encoded), MaskedInput(
             ctx.identity.participant_id, fixedpoint.pack(encoded, config.ring_bits)
         )
-    state, message = client.advertise_keys(state)
+    state, message = client.advertise_keys(state, signing_key=ctx.identity.signing_key)
     return RunState(ticket, state, encoded), message
 
 
-def _secagg_client(ctx: NodeContext, ticket: JobTicket) -> tuple[SecAggConfig, client.ClientState]:
+def _check_threshold(ticket: JobTicket, min_cohort: int) -> None:
+    floor = threshold_floor(len(ticket.participants), min_cohort)
+    if ticket.threshold < floor:
+        n = len(ticket.participants)
+        reason = f"threshold {ticket.threshold} is below the floor {floor} (n = {n}, cohort {min_cohort})"
+        raise JobRefused("low_threshold", reason)
+
+
+def _secagg_client(
+    ctx: NodeContext, ticket: JobTicket, verify_keys: dict[str, bytes], min_cohort: int
+) -> tuple[SecAggConfig, client.ClientState]:
     try:
+        mode = SecurityMode(ticket.secagg_mode)
+        if mode is SecurityMode.MALICIOUS:
+            _check_threshold(ticket, min_cohort)
         config = SecAggConfig(
             session_id=ticket.session_id_bytes(),
             participants=ticket.participants,
             threshold=ticket.threshold,
             ring_bits=ticket.ring_bits,  # type: ignore[arg-type]
             vector_length=ticket.vector_length,
+            verify_keys=verify_keys,
+            mode=mode,
         )
     except ValueError as exc:
         raise JobRefused("malformed_ticket", f"the ticket's protocol parameters are invalid: {exc}") from exc
@@ -263,13 +308,18 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
         run.secagg, reply = client.share_keys(run.secagg, message)
         return reply
     if isinstance(message, RelayedShares):
-        die_if(ctx.fault, Fault.EXIT_BEFORE_MASKED_INPUT)
-        stall_if(ctx.fault, Fault.SLOW_MASKED_INPUT)
         run.secagg, masked = client.masked_input(run.secagg, message, run.encoded)
         return masked
+    if isinstance(message, ConsistencyRequest):
+        run.secagg, signed = client.consistency(run.secagg, message, signing_key=ctx.identity.signing_key)
+        return signed
     if isinstance(message, UnmaskRequest):
-        # The request proves the coordinator holds our masked input: dying now leaves us included.
-        die_if(ctx.fault, Fault.EXIT_AFTER_MASKED_INPUT)
         run.secagg, shares = client.unmask(run.secagg, message)
         return shares
     raise TypeError(f"unexpected message {message!r}")
+
+
+async def use_idle_time(run: RunState) -> None:
+    """While the coordinator collects everyone's shares, expand the masks so the masked input is quick."""
+    if run.secagg.stage is client.ClientStage.SHARES_SENT:
+        run.secagg = await asyncio.to_thread(client.prepare_masks, run.secagg)

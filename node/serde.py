@@ -8,6 +8,8 @@ from __future__ import annotations
 from proto.dataspace.v1 import secagg_pb2 as spb
 from protocols.secagg.messages import (
     AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
     KeyTable,
     MaskedInput,
     PublicKeys,
@@ -17,8 +19,8 @@ from protocols.secagg.messages import (
     UnmaskResponse,
 )
 
-ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskResponse
-ServerMessage = KeyTable | RelayedShares | UnmaskRequest
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | ConsistencySignature | UnmaskResponse
+ServerMessage = KeyTable | RelayedShares | ConsistencyRequest | UnmaskRequest
 
 
 def encode_client(message: ClientMessage) -> spb.SecAggClientMessage:
@@ -29,6 +31,10 @@ def encode_client(message: ClientMessage) -> spb.SecAggClientMessage:
             return spb.SecAggClientMessage(encrypted_shares=spb.EncryptedShares(ciphertexts=dict(envelopes)))
         case MaskedInput(masked=masked):
             return spb.SecAggClientMessage(masked_input=spb.MaskedInput(vector=masked))
+        case ConsistencySignature(signature=signature):
+            return spb.SecAggClientMessage(
+                consistency_signature=spb.ConsistencySignature(signature=signature)
+            )
         case UnmaskResponse(self_mask_shares=seeds, mask_key_shares=keys):
             return spb.SecAggClientMessage(
                 unmask_shares=spb.UnmaskShares(seed_shares=dict(seeds), key_shares=dict(keys))
@@ -42,15 +48,22 @@ def decode_server(message: spb.SecAggServerMessage, recipient: str) -> ServerMes
         return KeyTable({pid: _keys(k) for pid, k in message.key_table.keys.items()})
     if kind == "share_bundle":
         return RelayedShares(recipient, dict(message.share_bundle.ciphertexts))
+    if kind == "consistency_request":
+        return ConsistencyRequest(tuple(message.consistency_request.survivors))
     if kind == "unmask_request":
         request = message.unmask_request
-        return UnmaskRequest(tuple(request.survivors), tuple(request.dropped))
+        return UnmaskRequest(tuple(request.survivors), tuple(request.dropped), dict(request.signatures))
     raise ValueError(f"unexpected secure-aggregation message {kind!r}")
 
 
 def _keys_pb(keys: PublicKeys) -> spb.PublicKeys:
-    return spb.PublicKeys(cipher_public_key=keys.cipher_public, mask_public_key=keys.mask_public)
+    return spb.PublicKeys(
+        cipher_public_key=keys.cipher_public,
+        mask_public_key=keys.mask_public,
+        seed_commitment=keys.seed_commitment,
+        signature=keys.signature,
+    )
 
 
 def _keys(keys: spb.PublicKeys) -> PublicKeys:
-    return PublicKeys(cipher_public=keys.cipher_public_key, mask_public=keys.mask_public_key)
+    return PublicKeys(keys.cipher_public_key, keys.mask_public_key, keys.seed_commitment, keys.signature)

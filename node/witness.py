@@ -35,6 +35,11 @@ class Witnessed:
     note: str
 
 
+# Roots of the checkpoints cosigned lately, by size: peers' key proofs name one of them. A proof is
+# made against the size the coordinator last saw this node cosign, which may lag a few checkpoints behind.
+KEPT_ROOTS = 64
+
+
 def check_notice(
     note: str, from_size: int, proof: list[bytes], last: Witnessed | None, log_key: NoteVerifier
 ) -> Checkpoint:
@@ -75,6 +80,7 @@ class Witness:
             self.key_path.write_bytes(secrets.token_bytes(32))
         self.key = WitnessKey(f"{participant_id}.witness", self.key_path.read_bytes())
         self.log_key = log_key
+        self.roots: dict[int, bytes] = {}
         self.last = self._load()
 
     @property
@@ -91,6 +97,9 @@ class Witness:
         body = open_note(note, [self.log_key]).text
         line = cosign(body, self.key, now)
         self.last = Witnessed(checkpoint.size, checkpoint.root_hash, note)
+        self.roots[checkpoint.size] = checkpoint.root_hash
+        for size in sorted(self.roots)[:-KEPT_ROOTS]:
+            del self.roots[size]
         self._save()
         return checkpoint.size, line
 
@@ -98,7 +107,10 @@ class Witness:
         if not self.state_path.exists():
             return None
         data = json.loads(self.state_path.read_text())
-        return Witnessed(data["size"], base64.b64decode(data["root"]), data["note"])
+        last = Witnessed(data["size"], base64.b64decode(data["root"]), data["note"])
+        self.roots = {int(size): base64.b64decode(root) for size, root in data.get("roots", {}).items()}
+        self.roots[last.size] = last.root
+        return last
 
     def _save(self) -> None:
         assert self.last is not None
@@ -106,6 +118,7 @@ class Witness:
             "size": self.last.size,
             "root": base64.b64encode(self.last.root).decode(),
             "note": self.last.note,
+            "roots": {str(size): base64.b64encode(root).decode() for size, root in self.roots.items()},
         }
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))

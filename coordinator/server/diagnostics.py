@@ -19,7 +19,7 @@ from coordinator.exceptions import ConflictError
 from coordinator.server.run_channel import RunChannel
 from coordinator.server.runtime import ServerContext
 from protocols import fixedpoint
-from protocols.secagg.config import SecAggConfig
+from protocols.secagg.config import SecAggConfig, SecurityMode
 from protocols.secagg.messages import MaskedInput
 
 OPERATOR = "operator"
@@ -34,8 +34,10 @@ async def run_diagnostic(ctx: ServerContext, spec: DiagnosticSpec) -> dict[str, 
     participants = connected[:wanted]
     channel = RunChannel(ctx, "diag_" + uuid.uuid4().hex, OPERATOR)
     started = time.perf_counter()
+    mode = SecurityMode.SEMI_HONEST if spec.protocol == "secagg_semi_honest" else SecurityMode.MALICIOUS
     try:
-        config = channel.new_config(participants, 2, spec.ring_bits, spec.dimension)
+        participants = await channel.with_proven_keys(participants)
+        config = channel.new_config(participants, 2, spec.ring_bits, spec.dimension, mode)
         channel.send_tickets(config, spec.model_dump(mode="json"), scale_bits=0)
         if spec.protocol == "plaintext":
             total, contributors = await _plaintext_sum(channel, config)

@@ -21,7 +21,6 @@ from contracts.noise import plan_noise
 from contracts.policy import JobRequest, evaluate_policy
 from contracts.privacy import NoiseMode, PrivacyTerms, ReleaseRules
 from contracts.schema import DatasetSchema
-from coordinator.faults import CoordinatorFault
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
 from coordinator.services import contracting
@@ -59,14 +58,16 @@ class JobRun:
         self.participants = await wait_for_participants(
             self.ctx, holders, self.spec.min_participants, self.spec.dataset
         )
-        lenient = (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)
-        if contract is not None and self.ctx.fault not in lenient:
+        if contract is not None:
             self._check_contract_now(contract)
         self.channel = channel = RunChannel(self.ctx, self.job.job_id, self.job.buyer_id)
+        rules = release_rules(contract, self.spec) if contract is not None else _job_rules(self.spec)
         try:
-            config = channel.new_config(
-                self.participants, self.spec.min_participants, RING_BITS, layout.length
-            )
+            self.participants = await channel.with_proven_keys(self.participants)
+            if len(self.participants) < self.spec.min_participants:
+                raise RunFailed("not_enough_nodes", f"{len(self.participants)} node(s) can prove their keys; "
+                                f"the job needs {self.spec.min_participants}")  # fmt: skip
+            config = channel.new_config(self.participants, rules.min_cohort, RING_BITS, layout.length)
             terms = contract.model_dump(mode="json") if contract is not None else None
             spec = self.spec.model_dump(mode="json")
             channel.send_tickets(config, spec, self.spec.precision_bits, terms)

@@ -17,46 +17,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from contracts.tickets import JobTicket, sign_ticket
-from coordinator.faults import CoordinatorFault
 from coordinator.server import serde
+from coordinator.server.peer_keys import Registration, peer_keys_for, registrations, witnessed_by
 from coordinator.server.runtime import ServerContext
 from coordinator.server.sessions import Disconnected, InboxItem
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
 from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
 from protocols.secagg import server
-from protocols.secagg.config import SecAggConfig
-from protocols.secagg.messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskResponse
+from protocols.secagg.config import SecAggConfig, SecurityMode, threshold_floor
+from protocols.secagg.messages import (
+    AdvertiseKeys,
+    ConsistencySignature,
+    MaskedInput,
+    ShareKeys,
+    UnmaskResponse,
+)
 
 log = logging.getLogger(__name__)
 TICKET_LIFETIME = timedelta(minutes=10)
-
-
-def misbehave(
-    fault: CoordinatorFault, ticket: JobTicket, key: Ed25519PrivateKey
-) -> tuple[JobTicket, Ed25519PrivateKey]:
-    """What a misbehaving coordinator would send instead (tests of node-side enforcement only)."""
-    if fault is CoordinatorFault.FORGE_TICKET:
-        return ticket, Ed25519PrivateKey.generate()
-    if fault is CoordinatorFault.REPLAY_TICKET:
-        return ticket.model_copy(update={"nonce": "replayed-nonce"}), key
-    if fault is CoordinatorFault.EXPIRED_TICKET:
-        past = ticket.issued_at - timedelta(hours=1)
-        return ticket.model_copy(update={"issued_at": past, "expires_at": past + timedelta(minutes=10)}), key
-    if fault is CoordinatorFault.STRIP_SIGNATURES and ticket.contract is not None:
-        providers = {part["provider"] for part in ticket.contract["providers"]}
-        kept = [s for s in ticket.contract["signatures"] if s["party"] not in providers]
-        return ticket.model_copy(update={"contract": {**ticket.contract, "signatures": kept}}), key
-    if fault is CoordinatorFault.SWAP_BUYER_SIGNATURE and ticket.contract is not None:
-        buyer, forged = ticket.contract["buyer"], base64.b64encode(bytes(64)).decode()
-        swapped = [
-            {**s, "signature": forged} if s["party"] == buyer else s for s in ticket.contract["signatures"]
-        ]
-        return ticket.model_copy(update={"contract": {**ticket.contract, "signatures": swapped}}), key
-    return ticket, key
 
 
 class RunFailed(Exception):
@@ -73,17 +53,32 @@ class Round:
     close: Any  # ServerState -> (ServerState, outgoing or aggregate)
 
 
-ROUNDS = (
-    Round("advertise keys", AdvertiseKeys, server.receive_keys, server.close_keys),
-    Round("share keys", ShareKeys, server.receive_shares, server.close_shares),
-    Round("masked input", MaskedInput, server.receive_masked_input, server.close_masked_inputs),
-    Round("unmasking", UnmaskResponse, server.receive_unmasking, server.close_unmasking),
+_KEYS = Round("advertise keys", AdvertiseKeys, server.receive_keys, server.close_keys)
+_SHARES = Round("share keys", ShareKeys, server.receive_shares, server.close_shares)
+_MASKED = Round("masked input", MaskedInput, server.receive_masked_input, server.close_masked_inputs)
+_CONSISTENCY = Round(
+    "consistency", ConsistencySignature, server.receive_consistency, server.close_consistency
 )
+_UNMASKING = Round("unmasking", UnmaskResponse, server.receive_unmasking, server.close_unmasking)
+ROUNDS = {
+    SecurityMode.MALICIOUS: (_KEYS, _SHARES, _MASKED, _CONSISTENCY, _UNMASKING),
+    # The baseline the benchmarks measure against, on synthetic data only: nodes refuse it for real jobs.
+    SecurityMode.SEMI_HONEST: (_KEYS, _SHARES, _MASKED, _UNMASKING),
+}
 
 
-def threshold_for(n: int, min_participants: int) -> int:
-    """Shares needed to unmask: a majority of the participants, and never fewer than the release floor."""
-    return min(n, max(min_participants, n // 2 + 1))
+def threshold_for(n: int, min_cohort: int, mode: SecurityMode = SecurityMode.MALICIOUS) -> int:
+    """Shares needed to unmask: the floor every node enforces, or a majority in the semi-honest baseline."""
+    if mode is SecurityMode.SEMI_HONEST:
+        return min(n, max(min_cohort, n // 2 + 1))
+    threshold = threshold_floor(n, min_cohort)
+    if threshold > n:
+        reason = (
+            f"{n} participants cannot meet the threshold of {threshold} that nodes require "
+            "(the min cohort, and more than two thirds of the participants)"
+        )
+        raise RunFailed("too_few_participants", reason)
+    return threshold
 
 
 class RunChannel:
@@ -94,20 +89,47 @@ class RunChannel:
         self.uploaded: dict[str, int] = defaultdict(int)
         self.round_seconds: dict[str, float] = {}
         self.survivors: tuple[str, ...] = ()
+        self.registrations: dict[str, Registration] = {}
         self.inbox: asyncio.Queue[InboxItem] = ctx.sessions.open_run(self.run_id)
 
     def close(self) -> None:
         self.ctx.sessions.close_run(self.run_id)
 
+    async def with_proven_keys(self, participants: list[str]) -> list[str]:
+        """The participants whose key registration every other participant can check in its witnessed log.
+
+        A participant without a registration carrying its key, or that does not cosign a checkpoint
+        covering every registration in time, is left out of the run and recorded as refusing.
+        """
+        found = registrations(self.ctx, participants)
+        for pid in participants:
+            if pid not in found:
+                self.refusals[pid] = (
+                    "unproven_key: no signing key of this node is registered in the audit log"
+                )
+        needed = max((r.index for r in found.values()), default=-1) + 1
+        ready = await witnessed_by(self.ctx, list(found), needed, self.ctx.settings.participant_wait_s)
+        for pid in found.keys() - set(ready):
+            self.refusals[pid] = "unwitnessed: the node did not cosign a checkpoint holding every peer's key"
+        self.registrations = {pid: found[pid] for pid in ready}
+        return ready
+
     def new_config(
-        self, participants: list[str], min_participants: int, ring_bits: int, length: int
+        self,
+        participants: list[str],
+        min_cohort: int,
+        ring_bits: int,
+        length: int,
+        mode: SecurityMode = SecurityMode.MALICIOUS,
     ) -> SecAggConfig:
         return SecAggConfig(
             session_id=secrets.token_bytes(16),
             participants=tuple(participants),
-            threshold=threshold_for(len(participants), min_participants),
+            threshold=threshold_for(len(participants), min_cohort, mode),
             ring_bits=ring_bits,  # type: ignore[arg-type]
             vector_length=length,
+            verify_keys={pid: self.registrations[pid].public_key for pid in participants},
+            mode=mode,
         )
 
     def send_tickets(
@@ -124,17 +146,30 @@ class RunChannel:
                 participants=config.participants, threshold=config.threshold, ring_bits=config.ring_bits,
                 scale_bits=scale_bits, vector_length=config.vector_length,
                 session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),
-                issued_at=now, expires_at=now + TICKET_LIFETIME,
+                issued_at=now, expires_at=now + TICKET_LIFETIME, secagg_mode=config.mode.value,
+                peer_keys=peer_keys_for(self.ctx, pid, self.registrations),
             )  # fmt: skip
-            payload, signature = sign_ticket(*misbehave(self.ctx.fault, ticket, self.ctx.keys.ticket_key))
+            payload, signature = self.sign(ticket)
             self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
 
+    def sign(self, ticket: JobTicket) -> tuple[bytes, bytes]:
+        """The ticket's canonical bytes and the coordinator's signature over them."""
+        return sign_ticket(ticket, self.ctx.keys.ticket_key)
+
+    def relay(self, pid: str, message: serde.ServerMessage) -> None:
+        """Send one round's message to one node; every protocol message to a node leaves through here."""
+        self.send(pid, pb.ToNode(secagg=serde.encode_server(message)))
+
     async def secure_aggregation(self, config: SecAggConfig) -> tuple[fixedpoint.RingArray, int]:
-        """Drive the four rounds; return the sum of the survivors' inputs and how many they are."""
+        """Drive the rounds; return the sum of the survivors' inputs and how many they are.
+
+        A responder whose share does not match its dealer's commitment is named and left out of the
+        reconstruction; the sum is still exact while enough honest shares remain.
+        """
         state = server.new_server(config)
         expected = set(config.participants)
         contributors = 0
-        for round_ in ROUNDS:
+        for round_ in ROUNDS[config.mode]:
             started = time.perf_counter()
             for pid, message in await self.collect(expected, round_.message_type, round_.name):
                 try:
@@ -152,9 +187,12 @@ class RunChannel:
                 self.survivors = config.ordered(outgoing)
                 contributors = len(outgoing)
             if not isinstance(outgoing, dict):
+                for pid, reason in state.excluded.items():
+                    log.warning("run %s: %s sent a bad share: %s", self.run_id, pid, reason)
+                    self.refusals[pid] = f"bad_share: {reason}"
                 return outgoing, contributors
             for pid, message in outgoing.items():
-                self.send(pid, pb.ToNode(secagg=serde.encode_server(message)))
+                self.relay(pid, message)
             expected = set(outgoing)
         raise AssertionError("the unmasking round returns the aggregate")
 

@@ -10,6 +10,8 @@ from proto.dataspace.v1 import secagg_pb2 as spb
 from protocols.exceptions import InvalidMessageError
 from protocols.secagg.messages import (
     AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
     KeyTable,
     MaskedInput,
     PublicKeys,
@@ -19,8 +21,8 @@ from protocols.secagg.messages import (
     UnmaskResponse,
 )
 
-ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskResponse
-ServerMessage = KeyTable | RelayedShares | UnmaskRequest
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | ConsistencySignature | UnmaskResponse
+ServerMessage = KeyTable | RelayedShares | ConsistencyRequest | UnmaskRequest
 
 
 def decode_client(message: spb.SecAggClientMessage, sender: str) -> ClientMessage:
@@ -28,11 +30,16 @@ def decode_client(message: spb.SecAggClientMessage, sender: str) -> ClientMessag
     kind = message.WhichOneof("round")
     if kind == "advertise_keys":
         keys = message.advertise_keys.keys
-        return AdvertiseKeys(sender, PublicKeys(keys.cipher_public_key, keys.mask_public_key))
+        advertised = PublicKeys(
+            keys.cipher_public_key, keys.mask_public_key, keys.seed_commitment, keys.signature
+        )
+        return AdvertiseKeys(sender, advertised)
     if kind == "encrypted_shares":
         return ShareKeys(sender, dict(message.encrypted_shares.ciphertexts))
     if kind == "masked_input":
         return MaskedInput(sender, message.masked_input.vector)
+    if kind == "consistency_signature":
+        return ConsistencySignature(sender, message.consistency_signature.signature)
     if kind == "unmask_shares":
         shares = message.unmask_shares
         return UnmaskResponse(sender, dict(shares.seed_shares), dict(shares.key_shares))
@@ -43,14 +50,24 @@ def encode_server(message: ServerMessage) -> spb.SecAggServerMessage:
     match message:
         case KeyTable(keys=keys):
             table = {
-                pid: spb.PublicKeys(cipher_public_key=k.cipher_public, mask_public_key=k.mask_public)
+                pid: spb.PublicKeys(
+                    cipher_public_key=k.cipher_public,
+                    mask_public_key=k.mask_public,
+                    seed_commitment=k.seed_commitment,
+                    signature=k.signature,
+                )
                 for pid, k in keys.items()
             }
             return spb.SecAggServerMessage(key_table=spb.KeyTable(keys=table))
         case RelayedShares(envelopes=envelopes):
             return spb.SecAggServerMessage(share_bundle=spb.ShareBundle(ciphertexts=dict(envelopes)))
-        case UnmaskRequest(survivors=survivors, dropped=dropped):
+        case ConsistencyRequest(survivors=survivors):
             return spb.SecAggServerMessage(
-                unmask_request=spb.UnmaskRequest(survivors=list(survivors), dropped=list(dropped))
+                consistency_request=spb.ConsistencyRequest(survivors=list(survivors))
             )
+        case UnmaskRequest(survivors=survivors, dropped=dropped, signatures=signatures):
+            request = spb.UnmaskRequest(
+                survivors=list(survivors), dropped=list(dropped), signatures=dict(signatures)
+            )
+            return spb.SecAggServerMessage(unmask_request=request)
     raise TypeError(f"not a server message: {message!r}")

@@ -23,7 +23,6 @@ from coordinator.exceptions import (
     PolicyViolationError,
     mark_audited,
 )
-from coordinator.faults import CoordinatorFault
 from coordinator.services import contracting
 from coordinator.store.database import Charge
 from coordinator.store.tables import ContractRow, Job, JobState
@@ -114,10 +113,9 @@ def _submit_under_contract(
 
 
 def _enforce(context: CoordinatorContext, contract: Contract, request: JobRequest, usage: Usage) -> None:
-    """Raise PolicyViolationError with every reason unless the contract allows the job (or we misbehave)."""
+    """Raise PolicyViolationError with every reason unless the contract allows the job."""
     decision = evaluate(contract, request, usage, context.clock())
-    misbehaving = context.fault in (CoordinatorFault.SKIP_POLICY, CoordinatorFault.IGNORE_REVOCATION)
-    if decision.allowed or misbehaving:
+    if decision.allowed:
         return
     first = decision.reasons[0]
     raise PolicyViolationError(

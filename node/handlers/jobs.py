@@ -13,7 +13,7 @@ import logging
 from node import serde
 from node.exceptions import JobRefused
 from node.handlers import Outbox
-from node.job_runner import NodeContext, RunState, advance, start_run
+from node.job_runner import NodeContext, RunState, advance, start_run, use_idle_time
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.exceptions import ProtocolError
 
@@ -67,6 +67,8 @@ class JobHandler:
             raise JobRefused("malformed_message", "a job message without a body this node knows")
         if reply is not None:
             outbox.put_nowait(_from_node(message, secagg=serde.encode_client(reply)))
+        if (run := self.runs.get(message.run_id)) is not None:
+            await use_idle_time(run)
 
     def _refuse(
         self, message: pb.ToNode, outbox: Outbox, event: str, code: str, reason: str, detail: str = ""

@@ -1,19 +1,34 @@
 """Client side of secure aggregation: a state machine with one pure function per round."""
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar
 
-from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
-from protocols.fixedpoint import RingArray, pack, ring_dtype
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from protocols.exceptions import InvalidMessageError, StageError
+from protocols.fixedpoint import RingArray, pack
+from protocols.secagg import signing
+from protocols.secagg.client_checks import (
+    check_consistency_signatures,
+    check_input,
+    check_key_table,
+    check_relayed,
+    check_signing_key,
+    check_survivors,
+    check_unmask_request,
+)
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.envelope import SharePair, open_shares, seal_shares
-from protocols.secagg.keys import KEY_BYTES, KeyPair, generate_keypair, mask_seed, share_key
-from protocols.secagg.masking import SEED_BYTES, Sign, add_masks
+from protocols.secagg.keys import KeyPair, agree_all, derive_share_key, generate_keypair
+from protocols.secagg.masking import SEED_BYTES, add_masks
 from protocols.secagg.messages import (
     AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
     KeyTable,
     MaskedInput,
     PublicKeys,
@@ -22,6 +37,7 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
+from protocols.secagg.pairwise import mask_vector, negated, pairwise_masks
 from protocols.secagg.shamir import SHARE_BYTES, split_secret
 
 RandBytes = Callable[[int], bytes]
@@ -29,16 +45,19 @@ _T = TypeVar("_T")
 
 
 class ClientStage(Enum):
-    """Client stages.
+    """Client stages; each round function returns the new state and its reply, never changing its input.
 
-    INIT -advertise_keys-> KEYS_ADVERTISED -share_keys-> SHARES_SENT -masked_input-> MASKED_INPUT_SENT
-    -unmask-> DONE. Each round function returns the new state and its reply; the input state is never changed.
+    INIT -advertise_keys-> KEYS_ADVERTISED -share_keys-> SHARES_SENT [-prepare_masks-> MASKS_PREPARED]
+    -masked_input-> MASKED_INPUT_SENT, then in malicious mode -consistency-> CONSISTENCY_SIGNED
+    -unmask-> DONE, in semi-honest mode -unmask-> DONE straight away.
     """
 
     INIT = "init"
     KEYS_ADVERTISED = "keys_advertised"
     SHARES_SENT = "shares_sent"
+    MASKS_PREPARED = "masks_prepared"
     MASKED_INPUT_SENT = "masked_input_sent"
+    CONSISTENCY_SIGNED = "consistency_signed"
     DONE = "done"
 
 
@@ -51,9 +70,14 @@ class ClientState:
     stage: ClientStage = ClientStage.INIT
     cipher_keys: KeyPair | None = None
     mask_keys: KeyPair | None = None
-    key_table: Mapping[str, PublicKeys] = field(default_factory=dict)  # U1
     self_seed: bytes | None = field(default=None, repr=False)  # b_u
+    advertised: PublicKeys | None = None
+    key_table: Mapping[str, PublicKeys] = field(default_factory=dict)  # U1
+    inbound_keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # AEAD keys, by sender
+    prepared: RingArray | None = field(default=None, repr=False, compare=False)  # PRG(b_u) + masks with U1
     held_shares: Mapping[str, SharePair] = field(default_factory=dict, repr=False)  # by owner; keys = U2
+    signed_survivors: tuple[str, ...] = ()  # U3 as this client signed it
+    consistency_signature: bytes = b""
 
 
 def new_client(config: SecAggConfig, client_id: str) -> ClientState:
@@ -63,38 +87,51 @@ def new_client(config: SecAggConfig, client_id: str) -> ClientState:
 
 
 def advertise_keys(
-    state: ClientState, *, randbytes: RandBytes = os.urandom
+    state: ClientState, *, signing_key: Ed25519PrivateKey | None = None, randbytes: RandBytes = os.urandom
 ) -> tuple[ClientState, AdvertiseKeys]:
-    """Round 0: draw the share-encryption and mask key pairs and publish both public keys."""
+    """Round 0: draw both key pairs and b_u; publish the public keys (and in malicious mode sign them).
+
+    b_u is drawn here, not when it is shared, so that its commitment can travel in the signed advertisement.
+    """
     _require(state, ClientStage.INIT)
+    cfg, me = state.config, state.client_id
     cipher, mask = generate_keypair(randbytes), generate_keypair(randbytes)
-    message = AdvertiseKeys(state.client_id, PublicKeys(cipher.public, mask.public))
-    return replace(state, stage=ClientStage.KEYS_ADVERTISED, cipher_keys=cipher, mask_keys=mask), message
+    seed = randbytes(SEED_BYTES)
+    if len(seed) != SEED_BYTES:
+        raise ValueError("randbytes returned the wrong number of bytes")
+    keys = PublicKeys(cipher.public, mask.public)
+    if cfg.malicious:
+        keys = signing.signed_advertisement(
+            check_signing_key(state.config, state.client_id, signing_key), cfg.session_id, me, keys, seed
+        )
+    new_state = replace(
+        state, stage=ClientStage.KEYS_ADVERTISED, cipher_keys=cipher, mask_keys=mask, self_seed=seed
+    )
+    return replace(new_state, advertised=keys), AdvertiseKeys(me, keys)
 
 
 def share_keys(
     state: ClientState, table: KeyTable, *, randbytes: RandBytes = os.urandom
 ) -> tuple[ClientState, ShareKeys]:
-    """Round 1: Shamir-share b_u and the mask secret key; encrypt one pair of shares to each peer in U1."""
+    """Round 1: check the key table, Shamir-share b_u and the mask secret key, encrypt a pair to each peer.
+
+    The share-encryption keys of both directions are derived from one key agreement per peer, so the
+    cipher secret key is no longer needed afterwards and is dropped.
+    """
     _require(state, ClientStage.KEYS_ADVERTISED)
     cfg, me = state.config, state.client_id
     cipher, mask = _present(state.cipher_keys), _present(state.mask_keys)
-    _check_key_table(state, table)
-    seed = randbytes(SEED_BYTES)
-    if len(seed) != SEED_BYTES:
-        raise ValueError("randbytes returned the wrong number of bytes")
+    check_key_table(cfg, me, _present(state.advertised), table)
     xs = {v: cfg.x_coordinate(v) for v in table.keys}
-    seed_shares = split_secret(seed, cfg.threshold, xs.values())
+    seed_shares = split_secret(_present(state.self_seed), cfg.threshold, xs.values())
     key_shares = split_secret(mask.secret, cfg.threshold, xs.values())
+    peers = cfg.ordered(v for v in table.keys if v != me)
+    shared = agree_all(cipher.secret, {v: table.keys[v].cipher_public for v in peers})
     envelopes: dict[str, bytes] = {}
-    for peer in cfg.ordered(v for v in table.keys if v != me):
-        key = share_key(
-            cipher.secret,
-            table.keys[peer].cipher_public,
-            session_id=cfg.session_id,
-            sender=me,
-            recipient=peer,
-        )
+    inbound: dict[str, bytes] = {}
+    for peer in peers:
+        key = derive_share_key(shared[peer], session_id=cfg.session_id, sender=me, recipient=peer)
+        inbound[peer] = derive_share_key(shared[peer], session_id=cfg.session_id, sender=peer, recipient=me)
         shares = SharePair(seed_shares[xs[peer]], key_shares[xs[peer]])
         envelopes[peer] = seal_shares(
             key, shares, session_id=cfg.session_id, sender=me, recipient=peer, randbytes=randbytes
@@ -104,94 +141,102 @@ def share_keys(
         state,
         stage=ClientStage.SHARES_SENT,
         key_table=dict(table.keys),
-        self_seed=seed,
+        cipher_keys=None,
+        inbound_keys=inbound,
         held_shares={me: own},
     )
     return new_state, ShareKeys(me, envelopes)
 
 
-def masked_input(state: ClientState, relayed: RelayedShares, x: RingArray) -> tuple[ClientState, MaskedInput]:
-    """Round 2: open every share received, then send y_u = x_u + PRG(b_u) + signed pairwise masks."""
+def prepare_masks(state: ClientState) -> ClientState:
+    """Optional, while the server waits for the others: sum PRG(b_u) and the pairwise masks with all of U1.
+
+    This is nearly all of the masking work, and it depends on nothing the next round brings: the masked
+    input then only adds x_u and removes the masks of the (usually no) members of U1 missing from U2.
+    """
     _require(state, ClientStage.SHARES_SENT)
+    peers = {v: keys.mask_public for v, keys in state.key_table.items()}
+    masks = pairwise_masks(state.config, state.client_id, _present(state.mask_keys).secret, peers)
+    prepared = mask_vector(state.config, _present(state.self_seed), masks)
+    prepared.flags.writeable = False  # shared by every state derived from this one
+    return replace(state, stage=ClientStage.MASKS_PREPARED, prepared=prepared)
+
+
+def masked_input(state: ClientState, relayed: RelayedShares, x: RingArray) -> tuple[ClientState, MaskedInput]:
+    """Round 2: open every share received, then send y_u = x_u + PRG(b_u) + signed pairwise masks with U2."""
+    _require(state, ClientStage.SHARES_SENT, ClientStage.MASKS_PREPARED)
     cfg, me = state.config, state.client_id
-    if relayed.recipient != me:
-        raise InvalidMessageError(f"shares addressed to {relayed.recipient!r} delivered to {me!r}")
-    senders = set(relayed.envelopes)
-    if me in senders or not senders <= state.key_table.keys():
-        raise InvalidMessageError("relayed shares come from parties outside U1")
-    if len(senders) + 1 < cfg.threshold:
-        raise ThresholdError(f"only {len(senders) + 1} parties in U2, {cfg.threshold} needed")
-    vector = _check_input(cfg, x)
+    check_relayed(cfg, me, state.key_table.keys(), relayed)
+    vector = check_input(cfg, x)
     held = dict(state.held_shares)
     held.update(_open_all(state, relayed))
-    masked = vector.copy()
-    add_masks(masked, [(_present(state.self_seed), 1), *_pairwise_masks(state, held.keys())])
-    # From here on only the held shares are needed: forget b_u and both secret keys.
+    secret = _present(state.mask_keys).secret
+    if state.prepared is not None:
+        masked = np.add(vector, state.prepared)
+        missing = {v: k.mask_public for v, k in state.key_table.items() if v not in held}
+        if missing:
+            add_masks(masked, negated(pairwise_masks(cfg, me, secret, missing)))
+    else:
+        masked = vector.copy()
+        peers = {v: state.key_table[v].mask_public for v in held}
+        add_masks(masked, [(_present(state.self_seed), 1), *pairwise_masks(cfg, me, secret, peers)])
+    # From here on only the held shares are needed: forget b_u, the mask secret key and the mask sum.
     new_state = replace(
         state,
         stage=ClientStage.MASKED_INPUT_SENT,
         held_shares=held,
         self_seed=None,
-        cipher_keys=None,
         mask_keys=None,
+        inbound_keys={},
+        prepared=None,
     )
     return new_state, MaskedInput(me, pack(masked, cfg.ring_bits))
 
 
-def unmask(state: ClientState, request: UnmaskRequest) -> tuple[ClientState, UnmaskResponse]:
-    """Round 3: reveal b-shares of survivors and key shares of dropped parties, never both for one party."""
+def consistency(
+    state: ClientState, request: ConsistencyRequest, *, signing_key: Ed25519PrivateKey | None = None
+) -> tuple[ClientState, ConsistencySignature]:
+    """Malicious mode only: sign the survivor set U3 the server shows this client.
+
+    The client later reveals shares only for the set it signed, and only when t survivors signed that very
+    set, so a server cannot show different clients different sets to get both shares of one party.
+    """
     _require(state, ClientStage.MASKED_INPUT_SENT)
+    cfg = state.config
+    if not cfg.malicious:
+        raise StageError("the consistency round exists only in malicious mode")
+    key = check_signing_key(state.config, state.client_id, signing_key)
+    survivors = check_survivors(cfg, state.client_id, state.held_shares.keys(), request.survivors)
+    signature = signing.sign(key, signing.consistency_message(cfg.session_id, survivors))
+    new_state = replace(
+        state,
+        stage=ClientStage.CONSISTENCY_SIGNED,
+        signed_survivors=survivors,
+        consistency_signature=signature,
+    )
+    return new_state, ConsistencySignature(state.client_id, signature)
+
+
+def unmask(state: ClientState, request: UnmaskRequest) -> tuple[ClientState, UnmaskResponse]:
+    """Last round: reveal b-shares of survivors and key shares of the dropped, never both for one party."""
     cfg, me, held = state.config, state.client_id, state.held_shares
-    survivors, dropped = set(request.survivors), set(request.dropped)
-    if len(survivors) != len(request.survivors) or len(dropped) != len(request.dropped):
-        raise InvalidMessageError("unmask request lists a party twice")
-    if survivors & dropped:
-        raise InvalidMessageError(
-            f"unmask request names {sorted(survivors & dropped)} as survivor and dropped"
-        )
-    if me not in survivors or not survivors <= held.keys():
-        raise InvalidMessageError("unmask request survivors are not a subset of U2 containing this client")
-    if dropped != held.keys() - survivors:
-        raise InvalidMessageError("unmask request dropped set is not U2 minus the survivors")
-    if len(survivors) < cfg.threshold:
-        raise ThresholdError(f"only {len(survivors)} survivors, {cfg.threshold} needed")
+    _require(state, ClientStage.CONSISTENCY_SIGNED if cfg.malicious else ClientStage.MASKED_INPUT_SENT)
+    check_unmask_request(cfg, me, held.keys(), request)
+    if cfg.malicious:
+        check_consistency_signatures(cfg, me, state.signed_survivors, state.consistency_signature, request)
     response = UnmaskResponse(
         sender=me,
-        self_mask_shares={v: held[v].self_mask for v in cfg.ordered(survivors)},
-        mask_key_shares={v: held[v].mask_key for v in cfg.ordered(dropped)},
+        self_mask_shares={v: held[v].self_mask for v in cfg.ordered(request.survivors)},
+        mask_key_shares={v: held[v].mask_key for v in cfg.ordered(request.dropped)},
     )
-    return replace(state, stage=ClientStage.DONE, held_shares={}), response
-
-
-def _check_key_table(state: ClientState, table: KeyTable) -> None:
-    cfg, me = state.config, state.client_id
-    unknown = [v for v in table.keys if not cfg.is_participant(v)]
-    if unknown:
-        raise InvalidMessageError(f"key table names unknown parties {unknown}")
-    mine = PublicKeys(_present(state.cipher_keys).public, _present(state.mask_keys).public)
-    if table.keys.get(me) != mine:
-        raise InvalidMessageError("key table lacks or alters this client's own keys")
-    publics = [k for keys in table.keys.values() for k in (keys.cipher_public, keys.mask_public)]
-    if any(len(k) != KEY_BYTES for k in publics):
-        raise InvalidMessageError("key table holds a public key of the wrong length")
-    if len(set(publics)) != len(publics):
-        raise InvalidMessageError("key table repeats a public key")
-    if len(table.keys) < cfg.threshold:
-        raise ThresholdError(f"only {len(table.keys)} parties advertised keys, {cfg.threshold} needed")
+    return replace(state, stage=ClientStage.DONE, held_shares={}, signed_survivors=()), response
 
 
 def _open_all(state: ClientState, relayed: RelayedShares) -> dict[str, SharePair]:
     cfg, me = state.config, state.client_id
-    cipher = _present(state.cipher_keys)
     opened: dict[str, SharePair] = {}
     for sender, envelope in relayed.envelopes.items():
-        key = share_key(
-            cipher.secret,
-            state.key_table[sender].cipher_public,
-            session_id=cfg.session_id,
-            sender=sender,
-            recipient=me,
-        )
+        key = state.inbound_keys[sender]
         shares = open_shares(key, envelope, session_id=cfg.session_id, sender=sender, recipient=me)
         if len(shares.self_mask) != SHARE_BYTES or len(shares.mask_key) != SHARE_BYTES:
             raise InvalidMessageError(f"shares from {sender!r} have the wrong length")
@@ -199,34 +244,10 @@ def _open_all(state: ClientState, relayed: RelayedShares) -> dict[str, SharePair
     return opened
 
 
-def _pairwise_masks(state: ClientState, u2: Iterable[str]) -> list[tuple[bytes, Sign]]:
-    """Mask s_uv enters with + when v comes after u in the participant order, with - otherwise."""
-    cfg, me = state.config, state.client_id
-    secret = _present(state.mask_keys).secret
-    mine = cfg.position(me)
-    masks: list[tuple[bytes, Sign]] = []
-    for peer in u2:
-        if peer == me:
-            continue
-        later = cfg.position(peer) > mine
-        first, second = (me, peer) if later else (peer, me)
-        seed = mask_seed(
-            secret, state.key_table[peer].mask_public, session_id=cfg.session_id, first=first, second=second
-        )
-        masks.append((seed, 1 if later else -1))
-    return masks
-
-
-def _check_input(cfg: SecAggConfig, x: RingArray) -> RingArray:
-    if x.dtype != ring_dtype(cfg.ring_bits) or x.shape != (cfg.vector_length,):
-        expected = f"({cfg.vector_length},) {ring_dtype(cfg.ring_bits)}"
-        raise InvalidMessageError(f"input must be {expected}, got {x.shape} {x.dtype}")
-    return x
-
-
-def _require(state: ClientState, stage: ClientStage) -> None:
-    if state.stage is not stage:
-        raise StageError(f"client {state.client_id!r} is in stage {state.stage.value}, not {stage.value}")
+def _require(state: ClientState, *stages: ClientStage) -> None:
+    if state.stage not in stages:
+        expected = " or ".join(s.value for s in stages)
+        raise StageError(f"client {state.client_id!r} is in stage {state.stage.value}, not {expected}")
 
 
 def _present(value: _T | None) -> _T:

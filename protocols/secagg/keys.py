@@ -1,7 +1,7 @@
 """X25519 key pairs and the HKDF-SHA256 derivations of share-encryption keys and pairwise mask seeds."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -42,20 +42,41 @@ def share_key(
     own_secret: bytes, peer_public: bytes, *, session_id: bytes, sender: str, recipient: str
 ) -> bytes:
     """AES-256-GCM key for the shares ``sender`` encrypts to ``recipient``; each direction has its own key."""
-    return _agree(own_secret, peer_public, b"share-key", session_id, sender, recipient)
+    shared = agree_all(own_secret, {"peer": peer_public})["peer"]
+    return derive_share_key(shared, session_id=session_id, sender=sender, recipient=recipient)
 
 
 def mask_seed(own_secret: bytes, peer_public: bytes, *, session_id: bytes, first: str, second: str) -> bytes:
     """Pairwise mask seed s_uv; ``first`` precedes ``second`` in the participant order on both sides."""
-    return _agree(own_secret, peer_public, b"mask-seed", session_id, first, second)
+    shared = agree_all(own_secret, {"peer": peer_public})["peer"]
+    return derive_mask_seed(shared, session_id=session_id, first=first, second=second)
 
 
-def _agree(secret: bytes, peer_public: bytes, purpose: bytes, session_id: bytes, a: str, b: str) -> bytes:
+def agree_all(own_secret: bytes, peer_publics: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Raw X25519 shared secret with each peer, keyed like ``peer_publics``.
+
+    Loading a raw secret key costs as much as one exchange (it derives the public key), so it is loaded
+    once for all peers.
+    """
     try:
-        peer = X25519PublicKey.from_public_bytes(peer_public)
-        shared = X25519PrivateKey.from_private_bytes(secret).exchange(peer)
+        own = X25519PrivateKey.from_private_bytes(own_secret)
+        return {
+            peer: own.exchange(X25519PublicKey.from_public_bytes(public))
+            for peer, public in peer_publics.items()
+        }
     except ValueError as exc:
         # Wrong lengths and low-order points (all-zero shared secret) both end up here.
         raise InvalidMessageError("X25519 key agreement failed") from exc
+
+
+def derive_share_key(shared: bytes, *, session_id: bytes, sender: str, recipient: str) -> bytes:
+    return _derive(shared, b"share-key", session_id, sender, recipient)
+
+
+def derive_mask_seed(shared: bytes, *, session_id: bytes, first: str, second: str) -> bytes:
+    return _derive(shared, b"mask-seed", session_id, first, second)
+
+
+def _derive(shared: bytes, purpose: bytes, session_id: bytes, a: str, b: str) -> bytes:
     info = frame(_LABEL + purpose, session_id, a.encode(), b.encode())
     return HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=info).derive(shared)

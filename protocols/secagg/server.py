@@ -1,23 +1,26 @@
 """Server side of secure aggregation: a state machine that collects a round's messages, then closes the round.
 
 ``receive_*`` adds one client message; ``close_*`` fixes the round's participants and returns what to send.
+A ``receive_*`` that raises InvalidMessageError leaves the state as it was: the caller drops that sender
+from the round, and the run goes on without it while t parties remain.
 """
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-import numpy as np
-
 from protocols.exceptions import InvalidMessageError, StageError, ThresholdError
-from protocols.fixedpoint import RingArray, ring_dtype, unpack
+from protocols.fixedpoint import RingArray
+from protocols.secagg import signing
+from protocols.secagg.client_checks import check_advertisement
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.envelope import NONCE_BYTES
 from protocols.secagg.framing import frame
-from protocols.secagg.keys import KEY_BYTES, mask_seed, public_key_of
-from protocols.secagg.masking import Sign, add_masks
+from protocols.secagg.keys import KEY_BYTES
 from protocols.secagg.messages import (
     AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
     KeyTable,
     MaskedInput,
     PublicKeys,
@@ -26,7 +29,8 @@ from protocols.secagg.messages import (
     UnmaskRequest,
     UnmaskResponse,
 )
-from protocols.secagg.shamir import PRIME, SHARE_BYTES, combine_secret
+from protocols.secagg.shamir import PRIME, SHARE_BYTES
+from protocols.secagg.unmasking import unmask_sum
 
 _AEAD_TAG_BYTES = 16  # AES-GCM's full-length tag, as seal_shares writes it
 
@@ -35,12 +39,14 @@ class ServerStage(Enum):
     """Server stages; each ``receive_*`` keeps the stage, each ``close_*`` moves to the next.
 
     COLLECTING_KEYS -close_keys-> COLLECTING_SHARES -close_shares-> COLLECTING_MASKED_INPUTS
-    -close_masked_inputs-> COLLECTING_UNMASKING -close_unmasking-> DONE.
+    -close_masked_inputs-> (malicious mode: COLLECTING_CONSISTENCY -close_consistency->)
+    COLLECTING_UNMASKING -close_unmasking-> DONE.
     """
 
     COLLECTING_KEYS = "collecting_keys"
     COLLECTING_SHARES = "collecting_shares"
     COLLECTING_MASKED_INPUTS = "collecting_masked_inputs"
+    COLLECTING_CONSISTENCY = "collecting_consistency"
     COLLECTING_UNMASKING = "collecting_unmasking"
     DONE = "done"
 
@@ -57,7 +63,10 @@ class ServerState:
     masked: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     u3: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    signatures: Mapping[str, bytes] = field(default_factory=dict, repr=False)  # consistency, by signer
+    u4: tuple[str, ...] = ()  # asked to unmask: U3, or in malicious mode the members of U3 that signed it
     responses: Mapping[str, UnmaskResponse] = field(default_factory=dict, repr=False)
+    excluded: Mapping[str, str] = field(default_factory=dict)  # responder -> why its shares were ignored
 
 
 def new_server(config: SecAggConfig) -> ServerState:
@@ -65,6 +74,11 @@ def new_server(config: SecAggConfig) -> ServerState:
 
 
 def receive_keys(state: ServerState, message: AdvertiseKeys) -> ServerState:
+    """Accept one advertisement; in malicious mode only one its sender signed.
+
+    Every honest client refuses a table holding a bad advertisement, so one is rejected here, where only
+    its sender leaves the run.
+    """
     _require(state, ServerStage.COLLECTING_KEYS)
     _check_sender(message.sender, state.config.participants, state.keys)
     new = (message.keys.cipher_public, message.keys.mask_public)
@@ -74,6 +88,8 @@ def receive_keys(state: ServerState, message: AdvertiseKeys) -> ServerState:
     seen = {k for keys in state.keys.values() for k in (keys.cipher_public, keys.mask_public)}
     if new[0] == new[1] or seen.intersection(new):
         raise InvalidMessageError(f"public keys of {message.sender!r} repeat a key already advertised")
+    if state.config.malicious:
+        check_advertisement(state.config, message.sender, message.keys)
     return replace(state, keys={**state.keys, message.sender: message.keys})
 
 
@@ -118,67 +134,79 @@ def receive_masked_input(state: ServerState, message: MaskedInput) -> ServerStat
     return replace(state, masked={**state.masked, message.sender: message.masked})
 
 
-def close_masked_inputs(state: ServerState) -> tuple[ServerState, dict[str, UnmaskRequest]]:
-    """Fix U3 (senders of masked input) and ask each of them to help unmask; dropped = U2 minus U3."""
+def close_masked_inputs(
+    state: ServerState,
+) -> tuple[ServerState, dict[str, ConsistencyRequest | UnmaskRequest]]:
+    """Fix U3 (senders of masked input); dropped = U2 minus U3.
+
+    Malicious mode asks each member of U3 to sign U3; semi-honest mode asks them to unmask straight away.
+    """
     _require(state, ServerStage.COLLECTING_MASKED_INPUTS)
     u3 = state.config.ordered(state.masked)
     _check_threshold(state, len(u3), "sent masked input")
     dropped = tuple(v for v in state.u2 if v not in state.masked)
+    if state.config.malicious:
+        new_state = replace(state, stage=ServerStage.COLLECTING_CONSISTENCY, u3=u3, dropped=dropped)
+        return new_state, {u: ConsistencyRequest(u3) for u in u3}
     request = UnmaskRequest(survivors=u3, dropped=dropped)
-    new_state = replace(state, stage=ServerStage.COLLECTING_UNMASKING, u3=u3, dropped=dropped)
+    new_state = replace(state, stage=ServerStage.COLLECTING_UNMASKING, u3=u3, dropped=dropped, u4=u3)
     return new_state, {u: request for u in u3}
+
+
+def receive_consistency(state: ServerState, message: ConsistencySignature) -> ServerState:
+    """Accept one survivor's signature on U3; a bad one would make every client refuse the unmask request."""
+    _require(state, ServerStage.COLLECTING_CONSISTENCY)
+    _check_sender(message.sender, state.u3, state.signatures)
+    cfg = state.config
+    signing.verify(
+        cfg.verifier(message.sender),
+        message.signature,
+        signing.consistency_message(cfg.session_id, state.u3),
+        what=f"consistency signature of {message.sender!r}",
+    )
+    return replace(state, signatures={**state.signatures, message.sender: message.signature})
+
+
+def close_consistency(state: ServerState) -> tuple[ServerState, dict[str, UnmaskRequest]]:
+    """Fix the signers (at least t) and send each of them U3, the dropped parties and every signature."""
+    _require(state, ServerStage.COLLECTING_CONSISTENCY)
+    signers = state.config.ordered(state.signatures)
+    _check_threshold(state, len(signers), "signed the survivor set")
+    request = UnmaskRequest(
+        survivors=state.u3, dropped=state.dropped, signatures={u: state.signatures[u] for u in signers}
+    )
+    new_state = replace(state, stage=ServerStage.COLLECTING_UNMASKING, u4=signers)
+    return new_state, {u: request for u in signers}
 
 
 def receive_unmasking(state: ServerState, message: UnmaskResponse) -> ServerState:
     _require(state, ServerStage.COLLECTING_UNMASKING)
-    _check_sender(message.sender, state.u3, state.responses)
+    _check_sender(message.sender, state.u4, state.responses)
     _check_share_set(message.sender, message.self_mask_shares, state.u3)
     _check_share_set(message.sender, message.mask_key_shares, state.dropped)
     return replace(state, responses={**state.responses, message.sender: message})
 
 
 def close_unmasking(state: ServerState) -> tuple[ServerState, RingArray]:
-    """Rebuild survivors' b_v and dropped parties' mask keys; return the sum of U3's inputs mod 2^k."""
+    """Rebuild survivors' b_v and dropped parties' mask keys; return the sum of U3's inputs mod 2^k.
+
+    In malicious mode a responder whose share is shown wrong by a commitment or a public key is named in
+    ``excluded`` and ignored from then on; the run succeeds while t responders remain.
+    """
     _require(state, ServerStage.COLLECTING_UNMASKING)
     _check_threshold(state, len(state.responses), "answered the unmask request")
     cfg = state.config
-    total = np.zeros(cfg.vector_length, dtype=ring_dtype(cfg.ring_bits))
-    for u in state.u3:
-        np.add(total, unpack(state.masked[u], cfg.ring_bits, cfg.vector_length), out=total)
-    corrections: list[tuple[bytes, Sign]] = [(_reconstruct(state, v, key_share=False), -1) for v in state.u3]
-    for d in state.dropped:
-        corrections.extend(_dropped_pair_masks(state, d))
-    add_masks(total, corrections)
-    done = replace(state, stage=ServerStage.DONE, masked={}, responses={})
+    responders = cfg.ordered(state.responses)
+    total, excluded = unmask_sum(
+        cfg,
+        keys=state.keys,
+        masked={u: state.masked[u] for u in state.u3},
+        dropped=state.dropped,
+        self_mask_shares={w: state.responses[w].self_mask_shares for w in responders},
+        mask_key_shares={w: state.responses[w].mask_key_shares for w in responders},
+    )
+    done = replace(state, stage=ServerStage.DONE, masked={}, responses={}, signatures={}, excluded=excluded)
     return done, total
-
-
-def _dropped_pair_masks(state: ServerState, d: str) -> list[tuple[bytes, Sign]]:
-    """Corrections that cancel the masks survivors share with dropped party ``d``."""
-    cfg = state.config
-    secret = _reconstruct(state, d, key_share=True)
-    if public_key_of(secret) != state.keys[d].mask_public:
-        raise InvalidMessageError(f"reconstructed mask key of {d!r} does not match its advertised key")
-    corrections: list[tuple[bytes, Sign]] = []
-    for u in state.u3:
-        # Survivor u added +PRG(s_ud) when d comes after u, so the server subtracts it, and vice versa.
-        d_later = cfg.position(d) > cfg.position(u)
-        first, second = (u, d) if d_later else (d, u)
-        seed = mask_seed(
-            secret, state.keys[u].mask_public, session_id=cfg.session_id, first=first, second=second
-        )
-        corrections.append((seed, -1 if d_later else 1))
-    return corrections
-
-
-def _reconstruct(state: ServerState, owner: str, *, key_share: bool) -> bytes:
-    """Recover b_owner, or owner's mask secret key when ``key_share``, from the responders' shares."""
-    cfg = state.config
-    shares = {
-        cfg.x_coordinate(w): (r.mask_key_shares if key_share else r.self_mask_shares)[owner]
-        for w, r in state.responses.items()
-    }
-    return combine_secret(shares, cfg.threshold)
 
 
 def _envelope_bytes(sender: str, recipient: str) -> int:

@@ -39,14 +39,31 @@ def combine_secret(shares: Mapping[int, bytes], threshold: int) -> bytes:
     if len(shares) < threshold:
         raise ThresholdError(f"{len(shares)} shares available, {threshold} needed")
     chosen = sorted(shares.items())[:threshold]
-    xs = tuple(x for x, _ in chosen)
-    if any(not 1 <= x < PRIME for x in xs):
+    if any(not 1 <= x < PRIME for x, _ in chosen):
         raise InvalidMessageError("share x-coordinates must be in [1, p)")
-    ys = [_element(share) for _, share in chosen]
-    secret = sum(c * y for c, y in zip(_lagrange_at_zero(xs), ys, strict=True)) % PRIME
+    secret = interpolate({x: share_value(share) for x, share in chosen}, 0)
     if secret >= 2 ** (8 * SECRET_BYTES):
         raise InvalidMessageError("shares do not interpolate to a 32-byte secret (corrupted shares)")
     return secret.to_bytes(SECRET_BYTES, "big")
+
+
+def interpolate(points: Mapping[int, int], x: int) -> int:
+    """Value at ``x`` of the polynomial of degree < len(points) through ``points`` (x -> y, field elements).
+
+    At x = 0 this is the secret; elsewhere it tells whether a further share lies on the same polynomial.
+    """
+    xs = tuple(sorted(points))
+    return sum(c * points[xi] for c, xi in zip(_lagrange_at(xs, x), xs, strict=True)) % PRIME
+
+
+def share_value(share: bytes) -> int:
+    """The field element a share encodes; InvalidMessageError for a wrong length or a value >= p."""
+    if len(share) != SHARE_BYTES:
+        raise InvalidMessageError(f"shares are {SHARE_BYTES} bytes, got {len(share)}")
+    value = int.from_bytes(share, "big")
+    if value >= PRIME:
+        raise InvalidMessageError("share is not a field element")
+    return value
 
 
 def _evaluate(coefficients: list[int], x: int) -> int:
@@ -56,24 +73,15 @@ def _evaluate(coefficients: list[int], x: int) -> int:
     return result
 
 
-@lru_cache(maxsize=256)
-def _lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
-    """Coefficients λ_i with f(0) = Σ λ_i f(x_i); the server reuses them for every secret it rebuilds."""
+@lru_cache(maxsize=1024)
+def _lagrange_at(xs: tuple[int, ...], x: int) -> tuple[int, ...]:
+    """Coefficients λ_i with f(x) = Σ λ_i f(x_i); the server reuses them for every secret it rebuilds."""
     result = []
     for i, xi in enumerate(xs):
         numerator, denominator = 1, 1
         for j, xj in enumerate(xs):
             if i != j:
-                numerator = numerator * xj % PRIME
+                numerator = numerator * (xj - x) % PRIME
                 denominator = denominator * (xj - xi) % PRIME
         result.append(numerator * pow(denominator, -1, PRIME) % PRIME)
     return tuple(result)
-
-
-def _element(share: bytes) -> int:
-    if len(share) != SHARE_BYTES:
-        raise InvalidMessageError(f"shares are {SHARE_BYTES} bytes, got {len(share)}")
-    value = int.from_bytes(share, "big")
-    if value >= PRIME:
-        raise InvalidMessageError("share is not a field element")
-    return value

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.agreement import Contract
 from contracts.signing import verify_contract, verify_statement
-from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.gateway import GatewayError
 from coordinator.localspace.harness import LocalSpace
 
 from .conftest import ROWS
@@ -104,8 +104,8 @@ def _operator_public_key(space: LocalSpace) -> bytes:
 
 def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
     from coordinator.localspace.harness import terminate
-    from node.faults import Fault
     from node.journal import Journal
+    from tests.support.faulty_node import FAULT_ENV, Fault
 
     slow = space.factories[0]
     with space.enroll_buyer() as buyer:
@@ -122,14 +122,14 @@ def test_revocation_cancels_a_running_job(space: LocalSpace) -> None:
         buyer.wait_contract(contract_id, {"FINALIZED"})
         terminate(slow.process)
         space.wait_for_nodes_exactly(2)
-        space.start_node(slow, {"DATASPACE_NODE_FAULT": Fault.SLOW_MASKED_INPUT.value})
+        space.start_node(slow, {FAULT_ENV: Fault.SLOW_MASKED_INPUT.value}, module="tests.support.faulty_node")
         space.wait_for_nodes(3)
         job_id = buyer.submit_job({"kind": "mean", "dataset": "steel_production", "field": "scrap_ratio",
                                    "contract_id": contract_id})["id"]  # fmt: skip
         while buyer.job(job_id)["state"] != "RUNNING":
             time.sleep(0.05)
         time.sleep(1.0)  # the nodes are in the protocol; the slow one has not sent its masked input
-        with GatewayClient(space.http_url, buyer.token) as keyless, pytest.raises(GatewayError) as unsigned:
+        with space.client(buyer.token) as keyless, pytest.raises(GatewayError) as unsigned:
             keyless.contract_move(contract_id, "revoke")  # a revocation is the party's signed statement
         assert (unsigned.value.status, unsigned.value.code) == (422, "missing_statement")
         buyer.contract_move(contract_id, "revoke")

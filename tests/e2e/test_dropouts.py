@@ -9,8 +9,8 @@ import pytest
 
 from contracts.schema import DatasetSchema
 from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
-from coordinator.localspace.harness import Factory, LocalSpace
-from node.faults import Fault
+from coordinator.localspace.harness import Factory, LocalSpace, terminate
+from tests.support.faulty_node import FAULT_ENV, Fault
 
 from .conftest import start_space
 
@@ -27,12 +27,21 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
         local.stop()
 
 
-def _restart_with_fault(space: LocalSpace, victim: Factory, fault: Fault) -> None:
-    from coordinator.localspace.harness import terminate
+_FAULTY: set[str] = set()  # nodes an earlier test of the module started with a fault
 
+
+def _restart_with_fault(space: LocalSpace, victim: Factory, fault: Fault) -> None:
+    """Bring back healthy every node an earlier test made faulty (or killed), then make ``victim`` faulty."""
+    for factory in space.factories:
+        if factory.participant_id in _FAULTY or (factory.process and factory.process.poll() is not None):
+            terminate(factory.process)
+            space.start_node(factory)
+    _FAULTY.clear()
+    space.wait_for_nodes(len(space.factories))
     terminate(victim.process)
     space.wait_for_nodes_exactly(len(space.factories) - 1)
-    space.start_node(victim, {"DATASPACE_NODE_FAULT": fault.value})
+    space.start_node(victim, {FAULT_ENV: fault.value}, module="tests.support.faulty_node")
+    _FAULTY.add(victim.participant_id)
     space.wait_for_nodes(len(space.factories))
 
 
@@ -72,6 +81,39 @@ def test_node_killed_after_masked_input_is_included(five: LocalSpace) -> None:
     assert _died(victim)
     assert result["contributors"] == 5
     assert compare(result, _expected(five, five.factories), rel_tol=1e-6) == []
+
+
+def _run_naming_offenders(space: LocalSpace) -> tuple[dict[str, object], dict[str, str]]:
+    """The job's result, and the refusal the coordinator audited for each node it left out or excluded."""
+    with space.buyer() as buyer:
+        job = buyer.wait(buyer.submit_job(SPEC)["id"], timeout=120)
+        assert job["state"] == "SUCCEEDED", job["reason"]
+        result = {"contributors": job["contributors"], **buyer.result(job["id"])["result"]}
+    with space.operator() as operator:
+        refusals = operator.audit_entries(subject=f"job:{job['id']}", kind="node.refused")
+    return result, {e["subjects"]["participant"]: e["payload"]["reason"] for e in refusals}
+
+
+def test_a_node_revealing_corrupted_shares_is_named_and_the_sum_stays_exact(five: LocalSpace) -> None:
+    """Its masked input counts; its shares fail the dealers' commitments, so the others' shares are used."""
+    liar = five.factories[1]
+    _restart_with_fault(five, liar, Fault.CORRUPT_SHARE)
+    result, offenders = _run_naming_offenders(five)
+    assert result["contributors"] == 5
+    assert compare(result, _expected(five, five.factories), rel_tol=1e-6) == []
+    assert list(offenders) == [liar.participant_id]
+    assert offenders[liar.participant_id].startswith("bad_share: ")
+
+
+def test_an_empty_masked_input_drops_only_its_sender(five: LocalSpace) -> None:
+    silent = five.factories[2]
+    _restart_with_fault(five, silent, Fault.EMPTY_MASKED_INPUT)
+    result, offenders = _run_naming_offenders(five)
+    others = [f for f in five.factories if f is not silent]
+    assert result["contributors"] == 4
+    assert compare(result, _expected(five, others), rel_tol=1e-6) == []
+    assert list(offenders) == [silent.participant_id]
+    assert offenders[silent.participant_id].startswith("malformed_message: ")
 
 
 def test_too_many_dropouts_fail_the_job_and_release_nothing(tmp_path: Path) -> None:

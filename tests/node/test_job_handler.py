@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.schema import DatasetSchema
 from contracts.tickets import JobTicket
@@ -26,8 +27,9 @@ from node.handlers.jobs import JobHandler
 from node.job_runner import NodeContext, RunState
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import secagg_pb2 as spb
+from tests.merkle_reference import registry
 
-from .conftest import ME, NOW, TICKET_KEY, ContextFactory
+from .conftest import ME, NOW, PEER_KEYS, PEERS, TICKET_KEY, ContextFactory
 
 SCHEMA = DatasetSchema.model_validate(
     {"name": "plant", "fields": [{"name": "temp", "type": "number", "min": 1400, "max": 1800}]}
@@ -38,7 +40,7 @@ MEAN = {"kind": "mean", "dataset": "plant", "field": "temp"}
 def ticket(spec: dict[str, Any], **changes: Any) -> pb.CoordinatorMessage:
     fields: dict[str, Any] = {
         "job_id": "job_1", "run_id": "run_1", "buyer": "buyer", "spec": spec, "contract": None,
-        "participants": (ME, "other_1", "other_2"), "threshold": 2, "ring_bits": 64, "scale_bits": 16,
+        "participants": PEERS, "threshold": 3, "ring_bits": 64, "scale_bits": 16, "peer_keys": PEER_KEYS,
         "vector_length": 3, "session_id": base64.b64encode(b"s" * 16).decode(),
         "nonce": secrets.token_urlsafe(16), "issued_at": NOW, "expires_at": NOW + timedelta(minutes=10),
     } | changes  # fmt: skip
@@ -184,3 +186,38 @@ def test_a_broken_contract_file_does_not_stop_the_watch(
 
     asyncio.run(watch())
     assert len(journal(ctx, "contract_error")) == 1
+
+
+DIAGNOSTIC = {"kind": "diagnostic_sum", "dimension": 3}
+
+
+def test_a_ticket_without_proven_peer_keys_is_refused_before_anything_runs(
+    make_context: ContextFactory,
+) -> None:
+    """Without its registration in a log this node witnessed, a peer's key could be the coordinator's."""
+    ctx = make_context([])
+    unproven = {pid: proof for pid, proof in PEER_KEYS.items() if pid != "other_2"}
+    [(code, reason)] = refusals(handle(ctx, ticket(MEAN, peer_keys=unproven)))
+    assert code == "unproven_peer_key" and "other_2" in reason
+    assert journal(ctx, "job_accepted") == []
+
+
+def test_a_ticket_proving_another_key_for_this_node_is_refused(make_context: ContextFactory) -> None:
+    """A registration of a key this node does not hold, even one really in the log, is not this node's."""
+    ctx = make_context([])
+    stranger = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    size, root, proofs = registry({ME: stranger})
+    ctx.witness.roots[size] = root
+    [(code, reason)] = refusals(handle(ctx, ticket(MEAN, peer_keys={**PEER_KEYS, ME: proofs[ME]})))
+    assert code == "unproven_peer_key" and "another signing key" in reason
+
+
+@pytest.mark.parametrize(("threshold", "refused"), [(2, True), (3, False)])
+def test_a_threshold_below_two_thirds_of_the_participants_is_refused(
+    make_context: ContextFactory, threshold: int, refused: bool
+) -> None:
+    """Three participants need all three shares: with two, a coordinator with one colluder could unmask."""
+    ctx = make_context([])
+    sent = handle(ctx, ticket(DIAGNOSTIC, threshold=threshold))
+    assert [code for code, _ in refusals(sent)] == (["low_threshold"] if refused else [])
+    assert len(journal(ctx, "job_accepted")) == (0 if refused else 1)

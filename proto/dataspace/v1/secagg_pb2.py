@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/dataspace/v1/secagg.proto\x12\x0c\x64\x61taspace.v1\"@\n\nPublicKeys\x12\x19\n\x11\x63ipher_public_key\x18\x01 \x01(\x0c\x12\x17\n\x0fmask_public_key\x18\x02 \x01(\x0c\"\xb5\x01\n\x13SecAggServerMessage\x12+\n\tkey_table\x18\x01 \x01(\x0b\x32\x16.dataspace.v1.KeyTableH\x00\x12\x31\n\x0cshare_bundle\x18\x02 \x01(\x0b\x32\x19.dataspace.v1.ShareBundleH\x00\x12\x35\n\x0eunmask_request\x18\x03 \x01(\x0b\x32\x1b.dataspace.v1.UnmaskRequestH\x00\x42\x07\n\x05round\"\xf8\x01\n\x13SecAggClientMessage\x12\x35\n\x0e\x61\x64vertise_keys\x18\x01 \x01(\x0b\x32\x1b.dataspace.v1.AdvertiseKeysH\x00\x12\x39\n\x10\x65ncrypted_shares\x18\x02 \x01(\x0b\x32\x1d.dataspace.v1.EncryptedSharesH\x00\x12\x31\n\x0cmasked_input\x18\x03 \x01(\x0b\x32\x19.dataspace.v1.MaskedInputH\x00\x12\x33\n\runmask_shares\x18\x04 \x01(\x0b\x32\x1a.dataspace.v1.UnmaskSharesH\x00\x42\x07\n\x05round\"7\n\rAdvertiseKeys\x12&\n\x04keys\x18\x01 \x01(\x0b\x32\x18.dataspace.v1.PublicKeys\"\x81\x01\n\x08KeyTable\x12.\n\x04keys\x18\x01 \x03(\x0b\x32 .dataspace.v1.KeyTable.KeysEntry\x1a\x45\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.dataspace.v1.PublicKeys:\x02\x38\x01\"\x8a\x01\n\x0f\x45ncryptedShares\x12\x43\n\x0b\x63iphertexts\x18\x01 \x03(\x0b\x32..dataspace.v1.EncryptedShares.CiphertextsEntry\x1a\x32\n\x10\x43iphertextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x82\x01\n\x0bShareBundle\x12?\n\x0b\x63iphertexts\x18\x01 \x03(\x0b\x32*.dataspace.v1.ShareBundle.CiphertextsEntry\x1a\x32\n\x10\x43iphertextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x1d\n\x0bMaskedInput\x12\x0e\n\x06vector\x18\x01 \x01(\x0c\"3\n\rUnmaskRequest\x12\x11\n\tsurvivors\x18\x01 \x03(\t\x12\x0f\n\x07\x64ropped\x18\x02 \x03(\t\"\xf3\x01\n\x0cUnmaskShares\x12?\n\x0bseed_shares\x18\x01 \x03(\x0b\x32*.dataspace.v1.UnmaskShares.SeedSharesEntry\x12=\n\nkey_shares\x18\x02 \x03(\x0b\x32).dataspace.v1.UnmaskShares.KeySharesEntry\x1a\x31\n\x0fSeedSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a\x30\n\x0eKeySharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/dataspace/v1/secagg.proto\x12\x0c\x64\x61taspace.v1\"l\n\nPublicKeys\x12\x19\n\x11\x63ipher_public_key\x18\x01 \x01(\x0c\x12\x17\n\x0fmask_public_key\x18\x02 \x01(\x0c\x12\x17\n\x0fseed_commitment\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"\xf6\x01\n\x13SecAggServerMessage\x12+\n\tkey_table\x18\x01 \x01(\x0b\x32\x16.dataspace.v1.KeyTableH\x00\x12\x31\n\x0cshare_bundle\x18\x02 \x01(\x0b\x32\x19.dataspace.v1.ShareBundleH\x00\x12\x35\n\x0eunmask_request\x18\x03 \x01(\x0b\x32\x1b.dataspace.v1.UnmaskRequestH\x00\x12?\n\x13\x63onsistency_request\x18\x04 \x01(\x0b\x32 .dataspace.v1.ConsistencyRequestH\x00\x42\x07\n\x05round\"\xbd\x02\n\x13SecAggClientMessage\x12\x35\n\x0e\x61\x64vertise_keys\x18\x01 \x01(\x0b\x32\x1b.dataspace.v1.AdvertiseKeysH\x00\x12\x39\n\x10\x65ncrypted_shares\x18\x02 \x01(\x0b\x32\x1d.dataspace.v1.EncryptedSharesH\x00\x12\x31\n\x0cmasked_input\x18\x03 \x01(\x0b\x32\x19.dataspace.v1.MaskedInputH\x00\x12\x33\n\runmask_shares\x18\x04 \x01(\x0b\x32\x1a.dataspace.v1.UnmaskSharesH\x00\x12\x43\n\x15\x63onsistency_signature\x18\x05 \x01(\x0b\x32\".dataspace.v1.ConsistencySignatureH\x00\x42\x07\n\x05round\"7\n\rAdvertiseKeys\x12&\n\x04keys\x18\x01 \x01(\x0b\x32\x18.dataspace.v1.PublicKeys\"\x81\x01\n\x08KeyTable\x12.\n\x04keys\x18\x01 \x03(\x0b\x32 .dataspace.v1.KeyTable.KeysEntry\x1a\x45\n\tKeysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.dataspace.v1.PublicKeys:\x02\x38\x01\"\x8a\x01\n\x0f\x45ncryptedShares\x12\x43\n\x0b\x63iphertexts\x18\x01 \x03(\x0b\x32..dataspace.v1.EncryptedShares.CiphertextsEntry\x1a\x32\n\x10\x43iphertextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x82\x01\n\x0bShareBundle\x12?\n\x0b\x63iphertexts\x18\x01 \x03(\x0b\x32*.dataspace.v1.ShareBundle.CiphertextsEntry\x1a\x32\n\x10\x43iphertextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x1d\n\x0bMaskedInput\x12\x0e\n\x06vector\x18\x01 \x01(\x0c\"\'\n\x12\x43onsistencyRequest\x12\x11\n\tsurvivors\x18\x01 \x03(\t\")\n\x14\x43onsistencySignature\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"\xa7\x01\n\rUnmaskRequest\x12\x11\n\tsurvivors\x18\x01 \x03(\t\x12\x0f\n\x07\x64ropped\x18\x02 \x03(\t\x12?\n\nsignatures\x18\x03 \x03(\x0b\x32+.dataspace.v1.UnmaskRequest.SignaturesEntry\x1a\x31\n\x0fSignaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\xf3\x01\n\x0cUnmaskShares\x12?\n\x0bseed_shares\x18\x01 \x03(\x0b\x32*.dataspace.v1.UnmaskShares.SeedSharesEntry\x12=\n\nkey_shares\x18\x02 \x03(\x0b\x32).dataspace.v1.UnmaskShares.KeySharesEntry\x1a\x31\n\x0fSeedSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x1a\x30\n\x0eKeySharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,38 +37,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENCRYPTEDSHARES_CIPHERTEXTSENTRY']._serialized_options = b'8\001'
   _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._loaded_options = None
   _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._serialized_options = b'8\001'
+  _globals['_UNMASKREQUEST_SIGNATURESENTRY']._loaded_options = None
+  _globals['_UNMASKREQUEST_SIGNATURESENTRY']._serialized_options = b'8\001'
   _globals['_UNMASKSHARES_SEEDSHARESENTRY']._loaded_options = None
   _globals['_UNMASKSHARES_SEEDSHARESENTRY']._serialized_options = b'8\001'
   _globals['_UNMASKSHARES_KEYSHARESENTRY']._loaded_options = None
   _globals['_UNMASKSHARES_KEYSHARESENTRY']._serialized_options = b'8\001'
   _globals['_PUBLICKEYS']._serialized_start=49
-  _globals['_PUBLICKEYS']._serialized_end=113
-  _globals['_SECAGGSERVERMESSAGE']._serialized_start=116
-  _globals['_SECAGGSERVERMESSAGE']._serialized_end=297
-  _globals['_SECAGGCLIENTMESSAGE']._serialized_start=300
-  _globals['_SECAGGCLIENTMESSAGE']._serialized_end=548
-  _globals['_ADVERTISEKEYS']._serialized_start=550
-  _globals['_ADVERTISEKEYS']._serialized_end=605
-  _globals['_KEYTABLE']._serialized_start=608
-  _globals['_KEYTABLE']._serialized_end=737
-  _globals['_KEYTABLE_KEYSENTRY']._serialized_start=668
-  _globals['_KEYTABLE_KEYSENTRY']._serialized_end=737
-  _globals['_ENCRYPTEDSHARES']._serialized_start=740
-  _globals['_ENCRYPTEDSHARES']._serialized_end=878
-  _globals['_ENCRYPTEDSHARES_CIPHERTEXTSENTRY']._serialized_start=828
-  _globals['_ENCRYPTEDSHARES_CIPHERTEXTSENTRY']._serialized_end=878
-  _globals['_SHAREBUNDLE']._serialized_start=881
-  _globals['_SHAREBUNDLE']._serialized_end=1011
-  _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._serialized_start=828
-  _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._serialized_end=878
-  _globals['_MASKEDINPUT']._serialized_start=1013
-  _globals['_MASKEDINPUT']._serialized_end=1042
-  _globals['_UNMASKREQUEST']._serialized_start=1044
-  _globals['_UNMASKREQUEST']._serialized_end=1095
-  _globals['_UNMASKSHARES']._serialized_start=1098
-  _globals['_UNMASKSHARES']._serialized_end=1341
-  _globals['_UNMASKSHARES_SEEDSHARESENTRY']._serialized_start=1242
-  _globals['_UNMASKSHARES_SEEDSHARESENTRY']._serialized_end=1291
-  _globals['_UNMASKSHARES_KEYSHARESENTRY']._serialized_start=1293
-  _globals['_UNMASKSHARES_KEYSHARESENTRY']._serialized_end=1341
+  _globals['_PUBLICKEYS']._serialized_end=157
+  _globals['_SECAGGSERVERMESSAGE']._serialized_start=160
+  _globals['_SECAGGSERVERMESSAGE']._serialized_end=406
+  _globals['_SECAGGCLIENTMESSAGE']._serialized_start=409
+  _globals['_SECAGGCLIENTMESSAGE']._serialized_end=726
+  _globals['_ADVERTISEKEYS']._serialized_start=728
+  _globals['_ADVERTISEKEYS']._serialized_end=783
+  _globals['_KEYTABLE']._serialized_start=786
+  _globals['_KEYTABLE']._serialized_end=915
+  _globals['_KEYTABLE_KEYSENTRY']._serialized_start=846
+  _globals['_KEYTABLE_KEYSENTRY']._serialized_end=915
+  _globals['_ENCRYPTEDSHARES']._serialized_start=918
+  _globals['_ENCRYPTEDSHARES']._serialized_end=1056
+  _globals['_ENCRYPTEDSHARES_CIPHERTEXTSENTRY']._serialized_start=1006
+  _globals['_ENCRYPTEDSHARES_CIPHERTEXTSENTRY']._serialized_end=1056
+  _globals['_SHAREBUNDLE']._serialized_start=1059
+  _globals['_SHAREBUNDLE']._serialized_end=1189
+  _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._serialized_start=1006
+  _globals['_SHAREBUNDLE_CIPHERTEXTSENTRY']._serialized_end=1056
+  _globals['_MASKEDINPUT']._serialized_start=1191
+  _globals['_MASKEDINPUT']._serialized_end=1220
+  _globals['_CONSISTENCYREQUEST']._serialized_start=1222
+  _globals['_CONSISTENCYREQUEST']._serialized_end=1261
+  _globals['_CONSISTENCYSIGNATURE']._serialized_start=1263
+  _globals['_CONSISTENCYSIGNATURE']._serialized_end=1304
+  _globals['_UNMASKREQUEST']._serialized_start=1307
+  _globals['_UNMASKREQUEST']._serialized_end=1474
+  _globals['_UNMASKREQUEST_SIGNATURESENTRY']._serialized_start=1425
+  _globals['_UNMASKREQUEST_SIGNATURESENTRY']._serialized_end=1474
+  _globals['_UNMASKSHARES']._serialized_start=1477
+  _globals['_UNMASKSHARES']._serialized_end=1720
+  _globals['_UNMASKSHARES_SEEDSHARESENTRY']._serialized_start=1621
+  _globals['_UNMASKSHARES_SEEDSHARESENTRY']._serialized_end=1670
+  _globals['_UNMASKSHARES_KEYSHARESENTRY']._serialized_start=1672
+  _globals['_UNMASKSHARES_KEYSHARESENTRY']._serialized_end=1720
 # @@protoc_insertion_point(module_scope)

@@ -27,19 +27,27 @@ class PublicKeys(_message.Message):
 
     CIPHER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     MASK_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    SEED_COMMITMENT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
     cipher_public_key: _builtins.bytes
     """X25519, encrypts shares end to end"""
     mask_public_key: _builtins.bytes
     """X25519, derives pairwise masks"""
+    seed_commitment: _builtins.bytes
+    """SHA-256 commitment to the self-mask seed (malicious-secure mode)"""
+    signature: _builtins.bytes
+    """the owner's Ed25519 signature over the advertisement"""
     def __init__(
         self,
         *,
         cipher_public_key: _builtins.bytes = ...,
         mask_public_key: _builtins.bytes = ...,
+        seed_commitment: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cipher_public_key", b"cipher_public_key", "mask_public_key", b"mask_public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cipher_public_key", b"cipher_public_key", "mask_public_key", b"mask_public_key", "seed_commitment", b"seed_commitment", "signature", b"signature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -54,24 +62,28 @@ class SecAggServerMessage(_message.Message):
     KEY_TABLE_FIELD_NUMBER: _builtins.int
     SHARE_BUNDLE_FIELD_NUMBER: _builtins.int
     UNMASK_REQUEST_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_REQUEST_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def key_table(self) -> Global___KeyTable: ...
     @_builtins.property
     def share_bundle(self) -> Global___ShareBundle: ...
     @_builtins.property
     def unmask_request(self) -> Global___UnmaskRequest: ...
+    @_builtins.property
+    def consistency_request(self) -> Global___ConsistencyRequest: ...
     def __init__(
         self,
         *,
         key_table: Global___KeyTable | None = ...,
         share_bundle: Global___ShareBundle | None = ...,
         unmask_request: Global___UnmaskRequest | None = ...,
+        consistency_request: Global___ConsistencyRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["key_table", b"key_table", "round", b"round", "share_bundle", b"share_bundle", "unmask_request", b"unmask_request"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consistency_request", b"consistency_request", "key_table", b"key_table", "round", b"round", "share_bundle", b"share_bundle", "unmask_request", b"unmask_request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_table", b"key_table", "round", b"round", "share_bundle", b"share_bundle", "unmask_request", b"unmask_request"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency_request", b"consistency_request", "key_table", b"key_table", "round", b"round", "share_bundle", b"share_bundle", "unmask_request", b"unmask_request"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_round: _TypeAlias = _typing.Literal["key_table", "share_bundle", "unmask_request"]  # noqa: Y015
+    _WhichOneofReturnType_round: _TypeAlias = _typing.Literal["key_table", "share_bundle", "unmask_request", "consistency_request"]  # noqa: Y015
     _WhichOneofArgType_round: _TypeAlias = _typing.Literal["round", b"round"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_round) -> _WhichOneofReturnType_round | None: ...
 
@@ -87,6 +99,7 @@ class SecAggClientMessage(_message.Message):
     ENCRYPTED_SHARES_FIELD_NUMBER: _builtins.int
     MASKED_INPUT_FIELD_NUMBER: _builtins.int
     UNMASK_SHARES_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_SIGNATURE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def advertise_keys(self) -> Global___AdvertiseKeys: ...
     @_builtins.property
@@ -95,6 +108,8 @@ class SecAggClientMessage(_message.Message):
     def masked_input(self) -> Global___MaskedInput: ...
     @_builtins.property
     def unmask_shares(self) -> Global___UnmaskShares: ...
+    @_builtins.property
+    def consistency_signature(self) -> Global___ConsistencySignature: ...
     def __init__(
         self,
         *,
@@ -102,12 +117,13 @@ class SecAggClientMessage(_message.Message):
         encrypted_shares: Global___EncryptedShares | None = ...,
         masked_input: Global___MaskedInput | None = ...,
         unmask_shares: Global___UnmaskShares | None = ...,
+        consistency_signature: Global___ConsistencySignature | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "encrypted_shares", b"encrypted_shares", "masked_input", b"masked_input", "round", b"round", "unmask_shares", b"unmask_shares"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "consistency_signature", b"consistency_signature", "encrypted_shares", b"encrypted_shares", "masked_input", b"masked_input", "round", b"round", "unmask_shares", b"unmask_shares"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "encrypted_shares", b"encrypted_shares", "masked_input", b"masked_input", "round", b"round", "unmask_shares", b"unmask_shares"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advertise_keys", b"advertise_keys", "consistency_signature", b"consistency_signature", "encrypted_shares", b"encrypted_shares", "masked_input", b"masked_input", "round", b"round", "unmask_shares", b"unmask_shares"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_round: _TypeAlias = _typing.Literal["advertise_keys", "encrypted_shares", "masked_input", "unmask_shares"]  # noqa: Y015
+    _WhichOneofReturnType_round: _TypeAlias = _typing.Literal["advertise_keys", "encrypted_shares", "masked_input", "unmask_shares", "consistency_signature"]  # noqa: Y015
     _WhichOneofArgType_round: _TypeAlias = _typing.Literal["round", b"round"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_round) -> _WhichOneofReturnType_round | None: ...
 
@@ -281,24 +297,92 @@ class MaskedInput(_message.Message):
 Global___MaskedInput: _TypeAlias = MaskedInput  # noqa: Y015
 
 @_typing.final
-class UnmaskRequest(_message.Message):
+class ConsistencyRequest(_message.Message):
+    """The survivor set (U3) each survivor is asked to sign before anyone reveals a share."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SURVIVORS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def survivors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        survivors: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["survivors", b"survivors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsistencyRequest: _TypeAlias = ConsistencyRequest  # noqa: Y015
+
+@_typing.final
+class ConsistencySignature(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    signature: _builtins.bytes
+    """Ed25519 over the session and the survivor set, by the sender's enrolled key"""
+    def __init__(
+        self,
+        *,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsistencySignature: _TypeAlias = ConsistencySignature  # noqa: Y015
+
+@_typing.final
+class UnmaskRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SignaturesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    SURVIVORS_FIELD_NUMBER: _builtins.int
     DROPPED_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def survivors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def dropped(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def signatures(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """survivor id -> its consistency signature on this survivor set"""
+
     def __init__(
         self,
         *,
         survivors: _abc.Iterable[_builtins.str] | None = ...,
         dropped: _abc.Iterable[_builtins.str] | None = ...,
+        signatures: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "survivors", b"survivors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "signatures", b"signatures", "survivors", b"survivors"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -13,10 +13,19 @@ import pytest
 from protocols.exceptions import InvalidMessageError
 from protocols.fixedpoint import RingArray, ring_dtype
 from protocols.secagg import client, server
-from protocols.secagg.config import SecAggConfig
-from protocols.secagg.messages import MaskedInput, ShareKeys, UnmaskResponse
+from protocols.secagg.config import SecAggConfig, SecurityMode
+from protocols.secagg.messages import (
+    AdvertiseKeys,
+    ConsistencyRequest,
+    ConsistencySignature,
+    MaskedInput,
+    PublicKeys,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+)
 from protocols.secagg.shamir import PRIME, SHARE_BYTES
-from tests.protocols.secagg.staging import det_randbytes, make_config, random_inputs
+from tests.protocols.secagg.staging import det_randbytes, keys_for, make_config, random_inputs
 
 Tamper = Callable[[Any], Any]
 FAULTY = "factory-1"
@@ -25,6 +34,7 @@ FAULTY = "factory-1"
 def run_with_faulty(cfg: SecAggConfig, inputs: Mapping[str, RingArray], tamper: Tamper) -> server.ServerState:
     """Drive every round as the coordinator does; ``tamper`` rewrites each message FAULTY sends."""
     rb = det_randbytes(7)
+    keys = keys_for(cfg)
     clients = {u: client.new_client(cfg, u) for u in cfg.participants}
     srv = server.new_server(cfg)
     rejected: list[str] = []
@@ -39,7 +49,7 @@ def run_with_faulty(cfg: SecAggConfig, inputs: Mapping[str, RingArray], tamper: 
             rejected.append(sender)
 
     for u in cfg.participants:
-        clients[u], keys_msg = client.advertise_keys(clients[u], randbytes=rb)
+        clients[u], keys_msg = client.advertise_keys(clients[u], signing_key=keys[u], randbytes=rb)
         deliver(server.receive_keys, u, keys_msg)
     srv, tables = server.close_keys(srv)
     for u in tables:
@@ -50,8 +60,15 @@ def run_with_faulty(cfg: SecAggConfig, inputs: Mapping[str, RingArray], tamper: 
         clients[u], masked_msg = client.masked_input(clients[u], relayed[u], inputs[u])
         deliver(server.receive_masked_input, u, masked_msg)
     srv, requests = server.close_masked_inputs(srv)
-    for u in requests:
-        clients[u], unmask_msg = client.unmask(clients[u], requests[u])
+    if cfg.malicious:
+        for u, request in requests.items():
+            assert isinstance(request, ConsistencyRequest)
+            clients[u], signature = client.consistency(clients[u], request, signing_key=keys[u])
+            deliver(server.receive_consistency, u, signature)
+        srv, requests = server.close_consistency(srv)
+    for u, request in requests.items():
+        assert isinstance(request, UnmaskRequest)
+        clients[u], unmask_msg = client.unmask(clients[u], request)
         deliver(server.receive_unmasking, u, unmask_msg)
     srv, aggregate = server.close_unmasking(srv)
     assert rejected == [FAULTY]
@@ -62,6 +79,9 @@ def run_with_faulty(cfg: SecAggConfig, inputs: Mapping[str, RingArray], tamper: 
     return srv
 
 
+MODES = {"malicious": (5, 4, SecurityMode.MALICIOUS), "semi_honest": (5, 3, SecurityMode.SEMI_HONEST)}
+
+
 def only(kind: type, change: Tamper) -> Tamper:
     return lambda msg: change(msg) if isinstance(msg, kind) else msg
 
@@ -69,6 +89,30 @@ def only(kind: type, change: Tamper) -> Tamper:
 def first_peer_envelope(msg: ShareKeys, envelope: bytes) -> ShareKeys:
     peer = next(iter(msg.envelopes))
     return dataclasses.replace(msg, envelopes={**msg.envelopes, peer: envelope})
+
+
+def advert(change: Callable[[PublicKeys], PublicKeys]) -> Tamper:
+    return only(AdvertiseKeys, lambda m: dataclasses.replace(m, keys=change(m.keys)))
+
+
+BAD_ADVERTISEMENTS = {
+    "advertisement signature flipped": advert(
+        lambda k: dataclasses.replace(k, signature=bytes([k.signature[0] ^ 1]) + k.signature[1:])
+    ),
+    "advertisement unsigned": advert(lambda k: dataclasses.replace(k, signature=b"")),
+    "seed commitment missing": advert(lambda k: dataclasses.replace(k, seed_commitment=b"")),
+    "keys swapped under the signature": advert(
+        lambda k: dataclasses.replace(k, cipher_public=k.mask_public[::-1])
+    ),
+}
+
+
+@pytest.mark.parametrize("tamper", BAD_ADVERTISEMENTS.values(), ids=BAD_ADVERTISEMENTS.keys())
+def test_a_bad_advertisement_leaves_only_its_sender_out(tamper: Tamper) -> None:
+    """Refused by the server, so the honest clients never see it and do not refuse the table."""
+    cfg = make_config(n=5, t=4)
+    srv = run_with_faulty(cfg, random_inputs(cfg, seed=2), tamper)
+    assert FAULTY not in srv.keys and FAULTY not in srv.u3
 
 
 BEFORE_MASKED_INPUT = {
@@ -83,9 +127,12 @@ BEFORE_MASKED_INPUT = {
 }
 
 
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
 @pytest.mark.parametrize("tamper", BEFORE_MASKED_INPUT.values(), ids=BEFORE_MASKED_INPUT.keys())
-def test_faulty_node_before_masked_input_is_left_out_of_the_sum(tamper: Tamper) -> None:
-    cfg = make_config(n=5, t=3)
+def test_faulty_node_before_masked_input_is_left_out_of_the_sum(
+    tamper: Tamper, mode: tuple[int, int, SecurityMode]
+) -> None:
+    cfg = make_config(mode[0], mode[1], mode=mode[2])
     srv = run_with_faulty(cfg, random_inputs(cfg, seed=3), tamper)
     assert FAULTY not in srv.u3
 
@@ -101,6 +148,23 @@ def not_a_field_element(shares: dict[str, bytes]) -> dict[str, bytes]:
     return {**shares, owner: PRIME.to_bytes(SHARE_BYTES, "big")}
 
 
+def bad_consistency(signature: Callable[[bytes], bytes]) -> Tamper:
+    return only(ConsistencySignature, lambda m: dataclasses.replace(m, signature=signature(m.signature)))
+
+
+BAD_CONSISTENCY = {
+    "consistency signature flipped": bad_consistency(lambda s: s[:-1] + bytes([s[-1] ^ 1])),
+    "consistency signature empty": bad_consistency(lambda s: b""),
+}
+
+
+@pytest.mark.parametrize("tamper", BAD_CONSISTENCY.values(), ids=BAD_CONSISTENCY.keys())
+def test_a_bad_consistency_signature_is_dropped_but_the_input_counts(tamper: Tamper) -> None:
+    cfg = make_config(n=5, t=4)
+    srv = run_with_faulty(cfg, random_inputs(cfg, seed=6), tamper)
+    assert FAULTY in srv.u3 and FAULTY not in srv.u4
+
+
 AFTER_MASKED_INPUT = {
     "no shares": bad_unmask(lambda shares: {}),
     "one empty share": bad_unmask(lambda shares: {**shares, next(iter(shares)): b""}),
@@ -108,15 +172,18 @@ AFTER_MASKED_INPUT = {
 }
 
 
+@pytest.mark.parametrize("mode", MODES.values(), ids=MODES.keys())
 @pytest.mark.parametrize("tamper", AFTER_MASKED_INPUT.values(), ids=AFTER_MASKED_INPUT.keys())
-def test_faulty_node_after_masked_input_still_counts(tamper: Tamper) -> None:
-    cfg = make_config(n=5, t=3)
+def test_faulty_node_after_masked_input_still_counts(
+    tamper: Tamper, mode: tuple[int, int, SecurityMode]
+) -> None:
+    cfg = make_config(mode[0], mode[1], mode=mode[2])
     srv = run_with_faulty(cfg, random_inputs(cfg, seed=4), tamper)
     assert FAULTY in srv.u3 and srv.dropped == ()
 
 
 def test_a_dropped_sender_does_not_count_its_masked_input_twice() -> None:
     """The faulty node's masked input was refused, so its mask key is rebuilt as for any dropout."""
-    cfg = make_config(n=4, t=3)
+    cfg = make_config(n=5, t=4)
     srv = run_with_faulty(cfg, random_inputs(cfg, seed=5), BEFORE_MASKED_INPUT["masked input empty"])
     assert srv.dropped == (FAULTY,)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.exceptions import InvalidMessageError
-from protocols.secagg.config import SecAggConfig
+from protocols.secagg.config import SecAggConfig, SecurityMode
 from protocols.secagg.envelope import SharePair, open_shares, seal_shares
 from protocols.secagg.framing import frame, unframe
 from protocols.secagg.keys import generate_keypair, mask_seed, public_key_of, share_key
@@ -52,13 +52,15 @@ def test_config_validation(changes: dict[str, object]) -> None:
         "threshold": 2,
         "ring_bits": 32,
         "vector_length": 1,
+        "mode": SecurityMode.SEMI_HONEST,
     }
+    SecAggConfig(**base)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         SecAggConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
 def test_config_positions_and_order() -> None:
-    cfg = make_config(4, 2, 64, 10)
+    cfg = make_config(4, 3, 64, 10)
     assert cfg.x_coordinate("factory-0") == 1 and cfg.x_coordinate("factory-3") == 4
     assert cfg.ordered(["factory-3", "factory-1"]) == ("factory-1", "factory-3")
     assert cfg.packed_bytes == 80

@@ -1,4 +1,4 @@
-"""What the semi-honest server can and cannot learn or provoke."""
+"""What any server can and cannot learn or provoke; attacks of a deviating server are in test_attacks."""
 
 import dataclasses
 import os
@@ -17,12 +17,18 @@ from protocols.secagg.shamir import SHARE_BYTES
 from tests.protocols.secagg.staging import Recording, det_randbytes, make_config, record_run
 
 
-def test_client_never_reveals_both_shares_of_one_party(recording: Recording) -> None:
-    state = recording.clients[ClientStage.MASKED_INPUT_SENT]
-    everyone = recording.config.participants
-    both = UnmaskRequest(survivors=everyone, dropped=(everyone[-1],))
-    with pytest.raises(InvalidMessageError, match="survivor and dropped"):
-        client.unmask(state, both)
+def test_client_never_reveals_both_shares_of_one_party(
+    recording: Recording, semi_honest_recording: Recording
+) -> None:
+    for rec, stage in [
+        (semi_honest_recording, ClientStage.MASKED_INPUT_SENT),
+        (recording, ClientStage.CONSISTENCY_SIGNED),
+    ]:
+        state = rec.clients[stage]
+        everyone = rec.config.participants
+        both = UnmaskRequest(survivors=everyone, dropped=(everyone[-1],), signatures=rec.request.signatures)
+        with pytest.raises(InvalidMessageError, match="survivor and dropped"):
+            client.unmask(state, both)
 
 
 def _tamper(envelope: bytes, index: int) -> bytes:
@@ -75,14 +81,14 @@ def test_server_cannot_open_relayed_envelopes(recording: Recording) -> None:
     with pytest.raises(InvalidMessageError):
         open_shares(os.urandom(32), envelope, **ids)
     # The recipient, holding its secret key, can.
-    secret = recording.clients[client.ClientStage.SHARES_SENT].cipher_keys
+    secret = recording.clients[client.ClientStage.KEYS_ADVERTISED].cipher_keys
     assert secret is not None
     right_key = share_key(secret.secret, recording.table.keys[sender].cipher_public, **ids)
     assert len(open_shares(right_key, envelope, **ids).self_mask) == SHARE_BYTES
 
 
 def test_masked_vector_is_unrelated_to_input() -> None:
-    cfg = make_config(n=3, t=2, ring_bits=32, length=4096)
+    cfg = make_config(n=3, t=3, ring_bits=32, length=4096)
     rec = record_run(cfg, seed=5)
     me = cfg.participants[0]
     x = rec.inputs[me].astype(np.float64)
@@ -102,7 +108,7 @@ def test_masked_vector_is_unrelated_to_input() -> None:
 
 
 def test_same_input_masked_twice_looks_different() -> None:
-    cfg = make_config(n=3, t=2, length=64)
+    cfg = make_config(n=3, t=3, length=64)
     first = record_run(cfg, seed=1, input_seed=0)
     second = record_run(cfg, seed=2, input_seed=0)
     assert np.array_equal(first.inputs["factory-0"], second.inputs["factory-0"])
@@ -110,6 +116,6 @@ def test_same_input_masked_twice_looks_different() -> None:
 
 
 def test_deterministic_randomness_reproduces_masked_input() -> None:
-    cfg = make_config(n=3, t=2, length=16)
+    cfg = make_config(n=3, t=3, length=16)
     assert record_run(cfg, seed=3).masked == record_run(cfg, seed=3).masked
     assert det_randbytes(3)(8) == det_randbytes(3)(8)
