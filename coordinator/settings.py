@@ -19,6 +19,9 @@ class CoordinatorSettings(BaseSettings):
     http_port: int = 8080
     # Names the nodes use to reach the coordinator; they go into its TLS certificate.
     advertise_hosts: list[str] = ["localhost", "127.0.0.1"]
+    # Plain HTTP for the gateway: enrollment and bearer tokens then cross the network in clear. Local
+    # experiments only; by default the gateway speaks HTTPS with the CA-issued certificate.
+    insecure_http: bool = False
     round_timeout_s: float = 30.0
     participant_wait_s: float = 20.0
     heartbeat_interval_s: float = 5.0
@@ -32,9 +35,27 @@ class CoordinatorSettings(BaseSettings):
     # ... and 408 to one whose body has not fully arrived this many seconds after the request began.
     request_read_timeout_s: float = Field(default=30.0, gt=0)
 
+    @property
+    def certificate_hosts(self) -> list[str]:
+        """What the TLS certificate must name: the advertised hosts and a specific listening address."""
+        extra = [] if self.host in ("0.0.0.0", "::") or self.host in self.advertise_hosts else [self.host]
+        return [*self.advertise_hosts, *extra]
+
+    @property
+    def public_host(self) -> str:
+        """How clients reach us: the first advertised name when bound to every interface, else the address."""
+        return self.advertise_hosts[0] if self.host in ("0.0.0.0", "::") else self.host
+
+
+def gateway_url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
 
 def write_endpoints(data_dir: Path, *, grpc_target: str, http_url: str) -> None:
-    """Tell local tools (CLI, demo, tests) where this coordinator listens once its ports are bound."""
+    """Tell local tools (CLI, demo, tests) where this coordinator listens once its ports are bound.
+
+    ``http_url`` is the gateway's URL: ``https://`` unless the coordinator runs with ``insecure_http``.
+    """
     tmp = data_dir / "endpoints.json.tmp"
     tmp.write_text(json.dumps({"grpc_target": grpc_target, "http_url": http_url}))
     tmp.replace(data_dir / "endpoints.json")

@@ -77,17 +77,30 @@ def init(
 
 @app.command()
 def enroll(
-    coordinator: Annotated[str, typer.Option(help="Gateway of the coordinator, HOST:PORT or URL.")],
+    coordinator: Annotated[
+        str, typer.Option(help="Gateway of the coordinator: https://HOST:PORT, or HOST:PORT for https.")
+    ],
     token: Annotated[str, typer.Option(help="One-time enrollment token from the operator.")],
     node_dir: NodeDirOpt = Path("."),
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http", help="Allow an http:// gateway: the token travels in clear. Experiments only."
+        ),
+    ] = False,
 ) -> None:
-    """Generate this node's key, get it certified by the operator CA, pin the CA."""
+    """Generate this node's key, get it certified by the operator CA, pin the CA and the coordinator's keys.
+
+    The CA is trusted only if it matches the pin in the token, and the reply only if the operator signed it.
+    """
+    from datetime import UTC, datetime
+
     from node.config import load_config
     from node.identity import enroll as do_enroll
 
     try:
         config = load_config(node_dir / CONFIG_NAME)
-        identity = do_enroll(node_dir, coordinator, token)
+        identity = do_enroll(node_dir, coordinator, token, now=datetime.now(UTC), insecure_http=insecure_http)
     except (ConfigError, EnrollmentError) as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None

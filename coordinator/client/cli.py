@@ -6,37 +6,37 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
+import httpx
 import typer
 
 from coordinator.client.cli_audit import audit_app
 from coordinator.client.cli_common import (
+    CaOpt,
     DataDirOpt,
+    InsecureOpt,
     JsonOpt,
     KeyFileOpt,
     TokenOpt,
     UrlOpt,
     client_for,
-    emit,
     err_console,
     fail,
+    gateway_url,
     show,
 )
+from coordinator.client.cli_contracts import contract_app, job_app
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.trust import DEFAULT_CA_FILE, GatewayTrustError
 
 app = typer.Typer(
     help="Operate the industrial data space and run joint analyses as a buyer.", no_args_is_help=True
 )
 coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
-job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(job_app, name="job")
-contract_app = typer.Typer(
-    help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
-)
 app.add_typer(contract_app, name="contract")
 app.add_typer(audit_app, name="audit")
 
@@ -51,8 +51,15 @@ def serve(
         str | None,
         typer.Option(envvar="DATASPACE_DATABASE_URL", help="PostgreSQL URL; SQLite in data dir if unset."),
     ] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="Serve the gateway over plain HTTP: tokens travel in clear. Local experiments only.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the node gRPC service, the gateway and the job orchestrator."""
+    """Run the node gRPC service, the HTTPS gateway and the job orchestrator."""
     from coordinator.server.serve import serve as run_server
     from coordinator.settings import CoordinatorSettings
 
@@ -60,7 +67,12 @@ def serve(
         level=os.environ.get("DATASPACE_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
     )
     settings = CoordinatorSettings(
-        data_dir=data_dir, host=host, grpc_port=grpc_port, http_port=http_port, database_url=database_url
+        data_dir=data_dir,
+        host=host,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        database_url=database_url,
+        insecure_http=insecure_http,
     )
     asyncio.run(run_server(settings))
 
@@ -73,10 +85,12 @@ def enroll_token(
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Issue a one-time, expiring enrollment token (operator)."""
-    with client_for(url, token, data_dir) as client:
+    with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
             issued = client.create_enrollment_token(participant_id, role, ttl)
         except GatewayError as error:
@@ -90,22 +104,48 @@ def enroll_buyer(
     key_file: KeyFileOpt = Path("dataspace-buyer.key"),
     url: UrlOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: Annotated[
+        Path,
+        typer.Option(
+            "--ca",
+            envvar="DATASPACE_CA",
+            help="Where the operator CA is saved once it matches the token's pin; later commands verify "
+            "the gateway with it.",
+        ),
+    ] = DEFAULT_CA_FILE,
+    insecure_http: InsecureOpt = False,
 ) -> None:
-    """Redeem a buyer's enrollment token: create the contract-signing key here, print the API token."""
+    """Redeem a buyer's enrollment token: pin the operator CA, make the signing key here, print the API token.
+
+    The CA is fetched from the gateway and kept only if it matches the pin in the token; the enrollment
+    itself runs over HTTPS verified against it, and its reply must carry the operator's signature.
+    """
+    from datetime import UTC, datetime
+
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from contracts.enrollment import EnrollmentReplyError, EnrollmentToken, MalformedTokenError
+    from coordinator.client.enrollment import fetch_pinned_ca
     from coordinator.identity.pki import write_private
 
     if key_file.exists():
         err_console.print(f"[red]error[/red] {key_file} exists; choose another --key-file")
         raise typer.Exit(2)
     key = Ed25519PrivateKey.generate()
-    with client_for(url, None, data_dir) as client:
-        try:
-            api_token = client.enroll_buyer(enrollment_token, key.public_key())
-        except GatewayError as error:
-            raise fail(error) from None
+    where = gateway_url(url, data_dir)
+    try:
+        ca_pem = fetch_pinned_ca(where, EnrollmentToken.parse(enrollment_token), insecure_http=insecure_http)
+        if ca.exists() and ca.read_bytes() != ca_pem:
+            raise EnrollmentReplyError(f"{ca} holds another CA; choose another --ca")
+        with GatewayClient(where, ca_pem=ca_pem, insecure_http=insecure_http) as client:
+            api_token = client.enroll_buyer(enrollment_token, key.public_key(), now=datetime.now(UTC))
+    except GatewayError as error:
+        raise fail(error) from None
+    except (EnrollmentReplyError, MalformedTokenError, GatewayTrustError, httpx.HTTPError) as error:
+        err_console.print(f"[red]error[/red] enrollment failed: {error}")
+        raise typer.Exit(2) from None
     write_private(key_file, key.private_bytes_raw())
+    ca.write_bytes(ca_pem)
     print(api_token)
 
 
@@ -116,10 +156,20 @@ def revoke_certificate(
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a factory's certificate (operator): its node is disconnected and refused."""
-    show(url, token, data_dir, as_json, lambda c: c.revoke_certificate(participant_id, reason))
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: c.revoke_certificate(participant_id, reason),
+        ca=ca,
+        insecure_http=insecure_http,
+    )
 
 
 @app.command("nodes")
@@ -127,10 +177,12 @@ def nodes(
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List connected factory nodes (operator)."""
-    show(url, token, data_dir, as_json, lambda c: c.nodes())
+    show(url, token, data_dir, as_json, lambda c: c.nodes(), ca=ca, insecure_http=insecure_http)
 
 
 @app.command("datasets")
@@ -138,10 +190,12 @@ def datasets(
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List datasets declared by nodes, with their public schemas."""
-    show(url, token, data_dir, as_json, lambda c: c.datasets())
+    show(url, token, data_dir, as_json, lambda c: c.datasets(), ca=ca, insecure_http=insecure_http)
 
 
 @app.command("offers")
@@ -149,178 +203,12 @@ def offers(
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List the dataset offers factories have published."""
-    show(url, token, data_dir, as_json, lambda c: c.offers())
-
-
-@contract_app.command("propose")
-def contract_propose(
-    offer: Annotated[list[str], typer.Option(help="Offer id; repeatable (one per factory or more).")],
-    purpose: Annotated[str, typer.Option(help="Why the data is used (controlled vocabulary).")],
-    region: Annotated[str, typer.Option(help="Your region, ISO 3166 alpha-2.")] = "CN",
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Propose one contract over several factories' offers; prints the compiled terms."""
-    show(url, token, data_dir, as_json, lambda c: c.propose_contract(offer, purpose, region))
-
-
-@contract_app.command("status")
-def contract_status(
-    contract_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """A contract's state, signatures and usage so far."""
-    show(
-        url,
-        token,
-        data_dir,
-        as_json,
-        lambda c: {**c.contract(contract_id), "usage": c.contract_usage(contract_id)},
-    )
-
-
-@contract_app.command("sign")
-def contract_sign(
-    contract_id: str,
-    participant_id: Annotated[str, typer.Option(help="Your participant id (USCC).")],
-    key_file: KeyFileOpt = Path("dataspace-buyer.key"),
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Sign the terms here with your key (only the signature is sent)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
-
-    def sign(client: GatewayClient) -> Any:
-        client.participant_id, client.signing_key = participant_id, key
-        return client.sign_contract(contract_id)
-
-    show(url, token, data_dir, as_json, sign)
-
-
-def _contract_move(move: str, doc: str) -> Callable[..., None]:
-    """One command per simple negotiation move; they differ only in the move they send."""
-
-    def command(
-        contract_id: str,
-        url: UrlOpt = None,
-        token: TokenOpt = None,
-        data_dir: DataDirOpt = Path("dataspace-data"),
-        as_json: JsonOpt = False,
-    ) -> None:
-        show(url, token, data_dir, as_json, lambda c: c.contract_move(contract_id, move))
-
-    command.__doc__ = doc
-    return command
-
-
-contract_app.command("agree")(_contract_move("agree", "Agree to the terms every factory offered."))
-
-
-def _contract_end(move: str, doc: str) -> Callable[..., None]:
-    """Revoke or terminate: a party signs its statement here with its key; the operator signs none."""
-
-    def command(
-        contract_id: str,
-        participant_id: Annotated[
-            str | None, typer.Option(help="Your participant id (USCC); with --key-file, sign the statement.")
-        ] = None,
-        key_file: KeyFileOpt = Path("dataspace-buyer.key"),
-        url: UrlOpt = None,
-        token: TokenOpt = None,
-        data_dir: DataDirOpt = Path("dataspace-data"),
-        as_json: JsonOpt = False,
-    ) -> None:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes()) if participant_id else None
-
-        def end(client: GatewayClient) -> Any:
-            client.participant_id, client.signing_key = participant_id, key
-            return client.contract_move(contract_id, move)
-
-        show(url, token, data_dir, as_json, end)
-
-    command.__doc__ = doc
-    return command
-
-
-for _move, _doc in (
-    (
-        "revoke",
-        "Withdraw from a finalized contract, signing it with your key: its jobs in flight are cancelled.",
-    ),
-    ("terminate", "End a negotiation before it is finalized, signing it with your key."),
-):
-    contract_app.command(_move)(_contract_end(_move, _doc))
-
-
-@job_app.command("submit")
-def job_submit(
-    spec_file: Annotated[
-        Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
-    ],
-    contract: Annotated[str | None, typer.Option(help="The finalized contract the job runs under.")] = None,
-    epsilon: Annotated[
-        float | None, typer.Option(help="The share of the contract's epsilon budget this job spends.")
-    ] = None,
-    wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Submit a joint-analysis job (buyer) under a finalized usage contract."""
-    spec = json.loads(spec_file.read_text())
-    if contract is not None:
-        spec["contract_id"] = contract
-    if epsilon is not None:
-        spec["epsilon"] = epsilon
-    with client_for(url, token, data_dir) as client:
-        try:
-            job = client.submit_job(spec)
-            if wait:
-                job = client.wait(job["id"])
-                if job["state"] == "SUCCEEDED":
-                    job["result"] = client.result(job["id"])["result"]
-        except GatewayError as error:
-            raise fail(error) from None
-    emit(job, as_json)
-
-
-@job_app.command("status")
-def job_status(
-    job_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a job's state and the reason of a failure."""
-    show(url, token, data_dir, as_json, lambda c: c.job(job_id))
-
-
-@job_app.command("result")
-def job_result(
-    job_id: str,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    data_dir: DataDirOpt = Path("dataspace-data"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Print a finished job's result."""
-    show(url, token, data_dir, as_json, lambda c: c.result(job_id))
+    show(url, token, data_dir, as_json, lambda c: c.offers(), ca=ca, insecure_http=insecure_http)
 
 
 @app.command("demo")

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from coordinator.client.cli_common import (
+    CaOpt,
     DataDirOpt,
+    InsecureOpt,
     JsonOpt,
     TokenOpt,
     client_for,
@@ -75,6 +77,8 @@ def audit_verify(
     workers: Annotated[
         int | None, typer.Option(min=1, max=64, help="Processes decoding entries (default: one per CPU).")
     ] = None,
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
 ) -> None:
     """Recompute the whole log and check every signed checkpoint; exit 1 naming the first bad index."""
     from coordinator.client.audit import (
@@ -91,7 +95,7 @@ def audit_verify(
         kept = read_trusted(trusted or [])
         if url is not None:
             key, source = pinned_log_key(log_key, node_dir)
-            client = client_for(url, token, data_dir)
+            client = client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http)
             summary = verify_remote(client, key, kept, witnesses, min_cosignatures) + f"; log key {source}"
         elif witnesses or min_cosignatures is not None or node_dir is not None:
             raise NoTrustAnchorError("--witness, --min-cosignatures and --node-dir go with --url")
@@ -125,6 +129,8 @@ def audit_show(
     data_dir: DataDirOpt = Path("dataspace-data"),
     database_url: DatabaseUrlOpt = None,
     as_json: JsonOpt = False,
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
 ) -> None:
     """Print a readable trail of everything that happened to a job, a contract or a participant."""
     from coordinator.client.audit import NoCoordinatorDatabaseError, local_entries, remote_entries
@@ -135,7 +141,7 @@ def audit_show(
         if url is None:  # the operator's own store: works whether or not the coordinator runs
             _print_trail(local_entries(data_dir, database_url, subject), as_json)
         else:
-            with client_for(url, token, data_dir) as client:
+            with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
                 _print_trail(remote_entries(client, subject), as_json)
     except NoCoordinatorDatabaseError as error:
         err_console.print(f"[red]error[/red] {error}")

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.trust import GatewayTrustError, ca_file_for
 from coordinator.settings import read_endpoints
 
 console = Console()
@@ -22,21 +24,51 @@ DataDirOpt = Annotated[
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="DATASPACE_URL", help="Gateway URL.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="DATASPACE_TOKEN", help="Bearer token.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca",
+        envvar="DATASPACE_CA",
+        help="Operator CA certificate the gateway's HTTPS is verified against (default: ca.crt of "
+        "--data-dir, else dataspace-ca.crt saved by `dataspace enroll`).",
+    ),
+]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-http", help="Allow a plain http:// gateway URL: tokens travel in clear. Experiments only."
+    ),
+]
 KeyFileOpt = Annotated[
     Path, typer.Option("--key-file", envvar="DATASPACE_KEY_FILE", help="The buyer's contract-signing key.")
 ]
 
 
-def client_for(url: str | None, token: str | None, data_dir: Path) -> GatewayClient:
+def gateway_url(url: str | None, data_dir: Path) -> str:
+    """--url, else where the coordinator of the data directory listens."""
+    if url is not None:
+        return url
+    try:
+        return read_endpoints(data_dir)["http_url"]
+    except FileNotFoundError:
+        raise typer.BadParameter(f"no --url given and no running coordinator in {data_dir}") from None
+
+
+def client_for(
+    url: str | None, token: str | None, data_dir: Path, *, ca: Path | None = None, insecure_http: bool = False
+) -> GatewayClient:
     """Gateway from flags or env; fall back to a local coordinator's data directory (operator)."""
-    if url is None:
-        try:
-            url = read_endpoints(data_dir)["http_url"]
-        except FileNotFoundError:
-            raise typer.BadParameter(f"no --url given and no running coordinator in {data_dir}") from None
+    url = gateway_url(url, data_dir)
     if token is None and (data_dir / "operator.token").exists():
         token = (data_dir / "operator.token").read_text().strip()
-    return GatewayClient(url, token)
+    ca_file = ca_file_for(url, ca, data_dir)
+    try:
+        ca_pem = ca_file.read_bytes() if ca_file is not None else None
+        return GatewayClient(url, token, ca_pem=ca_pem, insecure_http=insecure_http)
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read the CA certificate: {error}") from None
+    except GatewayTrustError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def emit(data: Any, as_json: bool) -> None:
@@ -47,14 +79,26 @@ def emit(data: Any, as_json: bool) -> None:
 
 
 def show(
-    url: str | None, token: str | None, data_dir: Path, as_json: bool, call: Callable[[GatewayClient], Any]
+    url: str | None,
+    token: str | None,
+    data_dir: Path,
+    as_json: bool,
+    call: Callable[[GatewayClient], Any],
+    *,
+    ca: Path | None = None,
+    insecure_http: bool = False,
 ) -> None:
     """Call the gateway and print the answer; a refusal prints its code and exits 2."""
-    with client_for(url, token, data_dir) as client:
+    with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
             emit(call(client), as_json)
         except GatewayError as error:
             raise fail(error) from None
+        except httpx.TransportError as error:  # unreachable, or its certificate is not the operator CA's
+            err_console.print(
+                f"[red]error[/red] cannot talk to the gateway at {client.http.base_url}: {error}"
+            )
+            raise typer.Exit(2) from None
 
 
 def fail(error: GatewayError) -> typer.Exit:

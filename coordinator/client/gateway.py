@@ -1,4 +1,7 @@
-"""Python SDK of the gateway for buyers and operators (used by the ``dataspace`` CLI and the demo)."""
+"""Python SDK of the gateway for buyers and operators (used by the ``dataspace`` CLI and the demo).
+
+Sessions speak HTTPS verified against the operator CA only (see ``coordinator.client.trust``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.agreement import Contract
+from contracts.enrollment import EnrollmentToken, verify_grant
 from contracts.signing import sign_statement, sign_terms
 from contracts.statements import StatementAction
+from coordinator.client.trust import verification_for
 
 
 class GatewayError(Exception):
@@ -24,20 +29,30 @@ class GatewayError(Exception):
 
 
 class GatewayClient:
-    """A session with the gateway. A buyer's session holds the buyer's Ed25519 key, which never leaves it."""
+    """A session with the gateway. A buyer's session holds the buyer's Ed25519 key, which never leaves it.
+
+    ``https://`` URLs are verified against ``ca_pem``, the operator CA, and nothing else; ``http://`` is
+    refused (``InsecureUrlError``) unless ``insecure_http`` is set. ``transport`` replaces the network.
+    """
 
     def __init__(
         self,
         url: str,
         token: str | None = None,
         *,
+        ca_pem: bytes | None = None,
+        insecure_http: bool = False,
         timeout: float = 30.0,
         participant_id: str | None = None,
         signing_key: Ed25519PrivateKey | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.token = token
+        self.token, self.ca_pem = token, ca_pem
+        verify = verification_for(url, ca_pem, insecure_http=insecure_http)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.http = httpx.Client(
+            base_url=url.rstrip("/"), headers=headers, timeout=timeout, verify=verify, transport=transport
+        )
         self.participant_id, self.signing_key = participant_id, signing_key
         self.contract_id: str | None = None  # jobs submitted without one run under this contract
 
@@ -75,12 +90,26 @@ class GatewayClient:
         result: dict[str, Any] = self._call("POST", path, json={"reason": reason})
         return result
 
-    def enroll_buyer(self, token: str, signing_public_key: Ed25519PublicKey | None = None) -> str:
-        """Redeem a buyer's enrollment token for an API token, registering its contract-signing key."""
+    def enroll_buyer(
+        self,
+        token: str,
+        signing_public_key: Ed25519PublicKey | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> str:
+        """Redeem a buyer's enrollment token for an API token, registering its contract-signing key.
+
+        The reply must be the operator's signed grant for this token and this key, its CA the one the
+        token pins: else ``EnrollmentReplyError`` (and ``MalformedTokenError`` for a token that is none).
+        """
+        parsed = EnrollmentToken.parse(token)
         body: dict[str, Any] = {"token": token}
         if signing_public_key is not None:
             body["signing_public_key"] = base64.b64encode(signing_public_key.public_bytes_raw()).decode()
-        return str(self._call("POST", "/api/v1/enroll", json=body)["api_token"])
+        reply = self._call("POST", "/api/v1/enroll", json=body)
+        when = now or datetime.now(UTC)
+        verify_grant(reply, parsed, now=when, signing_public_key=signing_public_key)
+        return str(reply["api_token"])
 
     # -- offers and contracts -----------------------------------------------------------------
     def offers(self) -> list[dict[str, Any]]:

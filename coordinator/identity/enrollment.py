@@ -1,9 +1,13 @@
-"""Enrollment of participants: one-time tokens exchanged for a certificate (factories) or an API token."""
+"""Enrollment of participants: one-time tokens exchanged for a certificate (factories) or an API token.
+
+The reply is an operator-signed grant of everything the participant pins (see ``contracts.enrollment``).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,13 +15,22 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from contracts.enrollment import EnrollmentToken, MalformedTokenError, hash_secret
+from contracts.enrollment import (
+    EnrollmentGrant,
+    EnrollmentToken,
+    MalformedTokenError,
+    hash_secret,
+    public_key_digest,
+    sign_grant,
+)
 from contracts.identity import InvalidParticipantIdError, Role, validate_participant_id
+from contracts.peer_keys import registration_payload
 from contracts.signatures import key_id
 from coordinator.audit.refusals import safe_subjects
 from coordinator.audit.trail import OPERATOR, AuditTrail, Event
 from coordinator.exceptions import ConflictError, CoordinatorError, InvalidRequestError
 from coordinator.identity import pki
+from coordinator.identity.keys import CoordinatorKeys
 from coordinator.store.database import Store
 from coordinator.store.tables import ApiToken, EnrollmentTokenRow, Participant
 
@@ -30,6 +43,9 @@ class EnrollmentResult:
     role: Role
     certificate_pem: str | None
     api_token: str | None
+    token_id: str = ""
+    csr_key_sha256: str | None = None  # SHA-256 of the CSR's SubjectPublicKeyInfo: the key certified
+    signing_public_key: str | None = None  # the contract-signing key registered, base64
 
 
 def issue_token(
@@ -90,10 +106,33 @@ def enroll(
         raise
     if signing_key is not None:
         store.set_signing_key(result.participant_id, signing_key, now)
-        registered = {"key_id": key_id(base64.b64decode(signing_key))}
+        raw_key = base64.b64decode(signing_key)
+        # The whole key, not its id: peers accept it only as this entry, proven in a checkpoint they cosigned.
+        registered = {"key_id": key_id(raw_key), **registration_payload(raw_key)}
         subjects = {"participant": result.participant_id}
         audit.record(result.participant_id, Event.SIGNING_KEY_REGISTERED, subjects, registered)
-    return result
+    return dataclasses.replace(result, signing_public_key=signing_key)
+
+
+def signed_grant(
+    result: EnrollmentResult, keys: CoordinatorKeys, grpc_target: str
+) -> tuple[EnrollmentGrant, str]:
+    """What the participant pins, bound to its token and CSR key, and the operator's signature of it."""
+    grant = EnrollmentGrant(
+        participant_id=result.participant_id,
+        role=str(result.role),
+        token_id=result.token_id,
+        csr_key_sha256=result.csr_key_sha256,
+        signing_public_key=result.signing_public_key,
+        certificate_pem=result.certificate_pem,
+        ca_certificate_pem=keys.ca.cert_pem.decode(),
+        operator_certificate_pem=keys.operator_cert_pem.decode(),
+        grpc_target=grpc_target,
+        ticket_public_key=base64.b64encode(keys.ticket_public_key_raw).decode(),
+        log_key=keys.log_signer.verifier().key_string(),
+        operator_key=base64.b64encode(keys.operator_key.public_key().public_bytes_raw()).decode(),
+    )
+    return grant, sign_grant(grant, keys.operator_key)
 
 
 def _enroll(
@@ -115,8 +154,7 @@ def _enroll(
             "a factory enrollment needs a certificate signing request", code="csr_required"
         )
     csr_bytes = csr_pem.encode() if csr_pem else None
-    if csr_bytes is not None:
-        _check_csr(csr_bytes)
+    csr_key_sha256 = public_key_digest(_check_csr(csr_bytes).public_key()) if csr_bytes else None
     row = store.redeem_enrollment_token(token.token_id, token.secret_hash(), now)
     role = Role(row.role)
     participant = Participant(participant_id=row.participant_id, role=role, enrolled_at=now)
@@ -151,7 +189,9 @@ def _enroll(
             "not_after": participant.certificate_not_after.isoformat(),
         }
         audit.record(OPERATOR, Event.CERTIFICATE_ISSUED, subjects, issued)
-    return EnrollmentResult(row.participant_id, role, certificate_pem, api_token)
+    return EnrollmentResult(
+        row.participant_id, role, certificate_pem, api_token, token.token_id, csr_key_sha256
+    )
 
 
 def _peek_role(store: Store, token: EnrollmentToken) -> Role | None:
@@ -159,15 +199,17 @@ def _peek_role(store: Store, token: EnrollmentToken) -> Role | None:
     return Role(row.role) if row is not None else None
 
 
-def _check_csr(csr_bytes: bytes) -> None:
+def _check_csr(csr_bytes: bytes) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(csr_bytes)
+        csr.public_key()  # a key type the CA cannot certify is refused here, not when it signs
     except ValueError as exc:
         raise InvalidRequestError(
             f"certificate signing request is not valid PEM: {exc}", code="bad_csr"
         ) from exc
     if not csr.is_signature_valid:
         raise InvalidRequestError("certificate signing request signature does not verify", code="bad_csr")
+    return csr
 
 
 def revoke_certificate(store: Store, audit: AuditTrail, participant_id: str, reason: str) -> str:

@@ -1,7 +1,10 @@
-"""The operator CA: issues the coordinator's TLS certificate and participants' certificates from CSRs.
+"""The operator CA: issues the coordinator's TLS certificate, participants' certificates, the operator's.
 
 Certificates carry the participant id (USCC) as subject common name and the role as organisational
-unit; nodes and coordinator authenticate each other with these over mutual TLS.
+unit; nodes and coordinator authenticate each other with these over mutual TLS. The gateway serves HTTPS
+with the coordinator's TLS certificate. The operator certificate is what lets a participant, holding only
+the CA pin of its enrollment token, trust the key that signs its enrollment reply and countersigns
+contracts (see ``contracts.enrollment``).
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from contracts.enrollment import OPERATOR_SIGNING_EKU
 
 CA_VALIDITY = timedelta(days=3650)
 SERVER_VALIDITY = timedelta(days=825)
 PARTICIPANT_VALIDITY = timedelta(days=365)
+OPERATOR_VALIDITY = timedelta(days=825)
+OPERATOR_SUBJECT = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COMMON_NAME, "dataspace operator"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "operator"),
+    ]
+)
 
 
 class CsrError(ValueError):
@@ -152,6 +165,37 @@ def sign_participant_csr(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_end_entity_key_usage(public_key), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(_authority_key_identifier(ca), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+
+
+def issue_operator_certificate(
+    ca: OperatorCA, operator_key: Ed25519PublicKey, now: datetime, validity: timedelta = OPERATOR_VALIDITY
+) -> x509.Certificate:
+    """Certify the operator's Ed25519 key for operator signing only: enrollment replies and countersignatures.
+
+    Its extended key usage is ``OPERATOR_SIGNING_EKU`` alone, so it is no TLS certificate, and no
+    participant or server certificate (which never carry that usage) passes for it.
+    """
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,  # it countersigns contracts: a commitment the operator cannot deny
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    return (
+        _builder(OPERATOR_SUBJECT, ca.cert.subject, operator_key, now, validity)
+        .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(OPERATOR_SUBJECT)]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([OPERATOR_SIGNING_EKU]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(operator_key), critical=False)
         .add_extension(_authority_key_identifier(ca), critical=False)
         .sign(ca.key, hashes.SHA256())
     )

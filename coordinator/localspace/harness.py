@@ -1,7 +1,9 @@
 """A whole data space on this machine: one coordinator process and N factory-node processes on loopback.
 
 Used by ``dataspace demo``, the end-to-end tests and the benchmarks. Every part is a real process talking
-real gRPC over mutual TLS; factories are set up with the ``dataspace-node`` command, as a factory would.
+real gRPC over mutual TLS, and the gateway speaks HTTPS (plain HTTP only with ``insecure_http``);
+factories are set up with the ``dataspace-node`` command, as a factory would, and buyers enroll from
+their token's CA pin.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.identity import make_participant_id
+from coordinator.client.enrollment import enroll_buyer
 from coordinator.client.gateway import GatewayClient
+from coordinator.client.trust import trusting
 
 
 def factory_id(index: int) -> str:
@@ -44,18 +50,48 @@ class LocalSpace:
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     coordinator_args: list[str] = field(default_factory=list)
+    # The module run as the coordinator: tests put a deliberately dishonest coordinator here.
+    coordinator_module: str = "coordinator"
     coordinator: subprocess.Popen[bytes] | None = None
     factories: list[Factory] = field(default_factory=list)
-    http_url: str = ""
+    http_url: str = ""  # the gateway's URL: https:// unless insecure_http
+    # Plain HTTP for the gateway (``coordinator serve --insecure-http``); every client is told so.
+    insecure_http: bool = False
     _buyer: tuple[str, Ed25519PrivateKey | None, str | None] | None = None
 
     @property
     def coordinator_dir(self) -> Path:
         return self.workdir / "coordinator"
 
+    @property
+    def ca_pem(self) -> bytes:
+        """The operator CA, from the coordinator's own data directory (the operator's files)."""
+        return (self.coordinator_dir / "ca.crt").read_bytes()
+
+    def tls_context(self) -> ssl.SSLContext:
+        """A TLS client context that trusts this space's operator CA alone."""
+        return trusting(self.ca_pem)
+
+    def client(
+        self,
+        token: str | None = None,
+        *,
+        participant_id: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> GatewayClient:
+        """A gateway session verified against the operator CA (or plain HTTP when the space runs so)."""
+        return GatewayClient(
+            self.http_url,
+            token,
+            ca_pem=self.ca_pem,
+            insecure_http=self.insecure_http,
+            participant_id=participant_id,
+            signing_key=signing_key,
+        )
+
     def operator(self) -> GatewayClient:
         token = (self.coordinator_dir / "operator.token").read_text().strip()
-        return GatewayClient(self.http_url, token)
+        return self.client(token)
 
     # -- coordinator --------------------------------------------------------------------------
     def start_coordinator(self, timeout: float = 60.0, *, grpc_port: str = "0", http_port: str = "0") -> None:
@@ -68,7 +104,7 @@ class LocalSpace:
                 [
                     sys.executable,
                     "-m",
-                    "coordinator",
+                    self.coordinator_module,
                     "coordinator",
                     "serve",
                     "--data-dir",
@@ -77,6 +113,7 @@ class LocalSpace:
                     grpc_port,
                     "--http-port",
                     http_port,
+                    *(["--insecure-http"] if self.insecure_http else []),
                     *self.coordinator_args,
                 ],
                 stdout=sink,
@@ -143,15 +180,21 @@ class LocalSpace:
         )
         with self.operator() as operator:
             token = operator.create_enrollment_token(pid, "factory")
-        self._node_cli("enroll", "--dir", str(directory), "--coordinator", self.http_url, "--token", token)
+        insecure = ["--insecure-http"] if self.insecure_http else []
+        self._node_cli(
+            "enroll", "--dir", str(directory), "--coordinator", self.http_url, "--token", token, *insecure
+        )
         factory = Factory(index, pid, directory, data_file)
         self.factories.append(factory)
         return factory
 
-    def start_node(self, factory: Factory, env: dict[str, str] | None = None) -> None:
+    def start_node(
+        self, factory: Factory, env: dict[str, str] | None = None, *, module: str = "node"
+    ) -> None:
+        """Start the node process; ``module`` is what runs as the node (tests use one that dies on cue)."""
         with (factory.directory / "node.log").open("ab") as sink:
             factory.process = subprocess.Popen(
-                [sys.executable, "-m", "node", "run", "--dir", str(factory.directory)],
+                [sys.executable, "-m", module, "run", "--dir", str(factory.directory)],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env=self._env(env or {}),
@@ -172,12 +215,24 @@ class LocalSpace:
                 time.sleep(0.1)
 
     def enroll_buyer(self, participant_id: str = BUYER_ID) -> GatewayClient:
-        """A buyer's SDK session; it holds the buyer's contract-signing key."""
+        """A buyer's SDK session; it holds the buyer's contract-signing key.
+
+        The buyer enrolls as one elsewhere would: from its token's CA pin, not from the operator's files.
+        """
         key = Ed25519PrivateKey.generate()
         with self.operator() as operator:
             token = operator.create_enrollment_token(participant_id, "buyer")
-            api_token = operator.enroll_buyer(token, key.public_key())
-        return GatewayClient(self.http_url, api_token, participant_id=participant_id, signing_key=key)
+        enrolled = enroll_buyer(
+            self.http_url, token, key.public_key(), now=datetime.now(UTC), insecure_http=self.insecure_http
+        )
+        return GatewayClient(
+            self.http_url,
+            enrolled.api_token,
+            ca_pem=enrolled.ca_pem,
+            insecure_http=self.insecure_http,
+            participant_id=participant_id,
+            signing_key=key,
+        )
 
     def buyer(self) -> GatewayClient:
         """A session of the space's default buyer, whose contract covers every factory (made on first use)."""
@@ -185,7 +240,7 @@ class LocalSpace:
             with self.contracted_buyer() as first:
                 self._buyer = (first.token or "", first.signing_key, first.contract_id)
         token, key, contract_id = self._buyer
-        client = GatewayClient(self.http_url, token, participant_id=BUYER_ID, signing_key=key)
+        client = self.client(token, participant_id=BUYER_ID, signing_key=key)
         client.contract_id = contract_id
         return client
 

@@ -1,4 +1,4 @@
-"""Run the coordinator: node gRPC service (mutual TLS), FastAPI gateway and job orchestrator in one loop."""
+"""Run the coordinator: node gRPC service (mutual TLS), HTTPS gateway and job orchestrator in one loop."""
 
 from __future__ import annotations
 
@@ -16,13 +16,18 @@ from coordinator.api.app import create_app
 from coordinator.audit.store import AuditLog
 from coordinator.audit.trail import AuditTrail
 from coordinator.context import utc_now
-from coordinator.identity.keys import ensure_operator_token, load_or_create_keys
+from coordinator.identity.keys import (
+    SERVER_CERT_FILE,
+    SERVER_KEY_FILE,
+    ensure_operator_token,
+    load_or_create_keys,
+)
 from coordinator.server.diagnostics import run_diagnostic
 from coordinator.server.node_service import NodeService
 from coordinator.server.orchestrator import Orchestrator
 from coordinator.server.runtime import ServerContext
 from coordinator.server.witnesses import run_checkpointer
-from coordinator.settings import CoordinatorSettings, write_endpoints
+from coordinator.settings import CoordinatorSettings, gateway_url, write_endpoints
 from coordinator.store.database import Store, make_engine
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 
@@ -39,18 +44,32 @@ GRPC_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
+# TLS 1.3 suites are always on; for TLS 1.2 clients, forward-secret AEAD suites only.
+GATEWAY_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def build_context(settings: CoordinatorSettings) -> ServerContext:
     now = utc_now()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(make_engine(settings.database_url, settings.data_dir))
-    keys = load_or_create_keys(settings.data_dir, settings.advertise_hosts, now)
+    keys = load_or_create_keys(settings.data_dir, settings.certificate_hosts, now)
     ensure_operator_token(settings.data_dir, store, now)
     audit = AuditTrail(AuditLog(store.engine, keys.log_signer.name, keys.log_signer), utc_now)
     context = ServerContext(settings=settings, store=store, keys=keys, audit=audit)
     context.run_diagnostic = functools.partial(run_diagnostic, context)
     return context
+
+
+def _gateway_certificate(settings: CoordinatorSettings) -> tuple[str | None, str | None]:
+    """The gateway's TLS certificate and key files, or none at all with ``insecure_http``."""
+    if settings.insecure_http:
+        log.warning(
+            "INSECURE: the gateway speaks PLAIN HTTP (--insecure-http). Enrollment tokens, API tokens and "
+            "everything else cross the network in clear and anyone on the path can read or change them. "
+            "Use this for local experiments only."
+        )
+        return None, None
+    return str(settings.data_dir / SERVER_CERT_FILE), str(settings.data_dir / SERVER_KEY_FILE)
 
 
 async def serve(settings: CoordinatorSettings) -> None:
@@ -69,14 +88,14 @@ async def serve(settings: CoordinatorSettings) -> None:
     )
     grpc_port = grpc_server.add_secure_port(f"{settings.host}:{settings.grpc_port}", credentials)
     # Bound to every interface, the first advertised name is how nodes reach us (e.g. a compose service name).
-    advertised = settings.advertise_hosts[0] if settings.host in ("0.0.0.0", "::") else settings.host
-    context.grpc_target = f"{advertised}:{grpc_port}"
+    context.grpc_target = f"{settings.public_host}:{grpc_port}"
 
     http_socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     http_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     http_socket.bind((settings.host, settings.http_port))
     http_port = http_socket.getsockname()[1]
     app = create_app(context)
+    certfile, keyfile = _gateway_certificate(settings)
     # Idle connections are dropped and connections capped; bodies are bounded and timed by the gateway.
     config = uvicorn.Config(
         app,
@@ -86,6 +105,9 @@ async def serve(settings: CoordinatorSettings) -> None:
         timeout_keep_alive=5,
         limit_concurrency=512,
         h11_max_incomplete_event_size=16 * 1024,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        ssl_ciphers=GATEWAY_TLS12_CIPHERS,
     )
     http_server = uvicorn.Server(config)
 
@@ -101,10 +123,10 @@ async def serve(settings: CoordinatorSettings) -> None:
     checkpointer_task = asyncio.create_task(run_checkpointer(context, settings.checkpoint_interval_s))
     while not http_server.started and not http_task.done():
         await asyncio.sleep(0.01)
-    http_url = f"http://{settings.host}:{http_port}"
+    http_url = gateway_url("http" if settings.insecure_http else "https", settings.public_host, http_port)
     write_endpoints(settings.data_dir, grpc_target=context.grpc_target, http_url=http_url)
     log.info("coordinator up: gRPC %s (mutual TLS), gateway %s", context.grpc_target, http_url)
-    print(f"coordinator listening: grpc={context.grpc_target} http={http_url}", flush=True)
+    print(f"coordinator listening: grpc={context.grpc_target} gateway={http_url}", flush=True)
 
     # uvicorn captures SIGINT/SIGTERM while it serves and then ends; either way is our cue to stop.
     stop_requested = asyncio.create_task(stop.wait())

@@ -19,7 +19,6 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from coordinator.client.gateway import GatewayClient
 from coordinator.localspace.harness import BUYER_ID, LocalSpace
 
 from .conftest import start_space
@@ -67,7 +66,7 @@ def _submit_together(space: LocalSpace, token: str, contract_id: str) -> list[tu
     start = threading.Barrier(SUBMISSIONS)
 
     def submit(_: int) -> tuple[int, dict[str, Any]]:
-        with GatewayClient(space.http_url, token) as client:
+        with space.client(token) as client:
             client.health()  # connected before the barrier, so the submissions leave together
             start.wait(timeout=60)
             response = client.http.post("/api/v1/jobs", json={**MEAN_TEMP, "contract_id": contract_id})

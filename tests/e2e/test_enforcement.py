@@ -176,9 +176,8 @@ def test_buyer_works_from_the_command_line(space: LocalSpace, tmp_path: Path) ->
     with space.operator() as operator:
         enrollment = operator.create_enrollment_token(buyer_id, "buyer")
     key_file = tmp_path / "buyer.key"
-    api_token = _dataspace(
-        space, "enroll", "--enrollment-token", enrollment, "--key-file", str(key_file)
-    ).strip()
+    files = ("--key-file", str(key_file), "--ca", str(tmp_path / "ca.crt"))  # the CA checked against the pin
+    api_token = _dataspace(space, "enroll", "--enrollment-token", enrollment, *files).strip()
     assert key_file.stat().st_mode & 0o077 == 0  # the key stays private to its owner
     auth = ("--url", space.http_url, "--token", api_token)
     offer_ids = [space.publish(f, "--purpose", "research") for f in space.factories]

@@ -50,6 +50,14 @@ def _address(space: LocalSpace) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
+def _connect(space: LocalSpace) -> socket.socket:
+    """A raw connection to the gateway: TLS, verified against the operator CA, as every client's is."""
+    host, port = _address(space)
+    return space.tls_context().wrap_socket(
+        socket.create_connection((host, port), timeout=10), server_hostname=host
+    )
+
+
 def _verify(space: LocalSpace) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "coordinator", "audit", "verify", "--data-dir", str(space.coordinator_dir)],
@@ -81,7 +89,7 @@ def test_the_float_that_killed_every_node_is_refused_at_the_gateway(
 def test_a_declared_two_megabyte_body_is_refused_before_it_is_sent(
     space: LocalSpace, buyer: GatewayClient
 ) -> None:
-    with socket.create_connection(_address(space), timeout=10) as sock:
+    with _connect(space) as sock:
         head = (
             "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {buyer.token}\r\nContent-Length: 2000000\r\n\r\n"
@@ -114,7 +122,7 @@ def _content_length(data: bytes) -> int:
 def test_a_chunked_body_is_cut_off_at_the_limit(space: LocalSpace, buyer: GatewayClient) -> None:
     chunk = b"x" * 65536
     sent = 0
-    with socket.create_connection(_address(space), timeout=10) as sock:
+    with _connect(space) as sock:
         head = (
             "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Authorization: Bearer {buyer.token}\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -138,7 +146,7 @@ def test_a_chunked_body_is_cut_off_at_the_limit(space: LocalSpace, buyer: Gatewa
 
 
 def test_refusals_and_errors_leave_the_connection_usable(space: LocalSpace, buyer: GatewayClient) -> None:
-    connection = http.client.HTTPConnection(*_address(space), timeout=10)
+    connection = http.client.HTTPSConnection(*_address(space), timeout=10, context=space.tls_context())
     headers = {"Authorization": f"Bearer {buyer.token}", "Content-Type": "application/json"}
     bodies = [
         '{"kind": "mean", "dataset": "steel_production", "filters": [{"field": "x", "value": NaN}]}',
@@ -194,7 +202,7 @@ def test_an_unauthenticated_flood_of_large_bodies_does_not_grow_the_coordinator(
     sockets: list[socket.socket] = []
     try:
         for _ in range(8):
-            sock = socket.create_connection(_address(space), timeout=10)
+            sock = _connect(space)
             sock.sendall(b"POST /api/v1/enroll HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
             sockets.append(sock)
         for sock in sockets:

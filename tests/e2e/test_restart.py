@@ -38,9 +38,7 @@ def test_running_job_survives_a_coordinator_crash(tmp_path: Path) -> None:
             space.start_node(factory)
         space.wait_for_nodes(3)
 
-        from coordinator.client.gateway import GatewayClient
-
-        with GatewayClient(space.http_url, token.removeprefix("Bearer ")) as buyer:
+        with space.client(token.removeprefix("Bearer ")) as buyer:
             finished = buyer.wait(pending["id"], timeout=120)
             assert finished["state"] == "SUCCEEDED", finished["reason"]
             assert finished["attempts"] == 2

@@ -101,7 +101,8 @@ def test_reused_enrollment_token_is_refused(space: LocalSpace, tmp_path: Path) -
     with space.operator() as operator:
         token = operator.create_enrollment_token(factory_id(50), "factory")
     node_dir = space.factories[0].directory
-    first = httpx.post(f"{space.http_url}/api/v1/enroll", json={"token": token, "csr_pem": _csr()})
+    body = {"token": token, "csr_pem": _csr()}
+    first = httpx.post(f"{space.http_url}/api/v1/enroll", json=body, verify=space.tls_context())
     assert first.status_code == 200
     second = subprocess.run(
         [
@@ -122,7 +123,7 @@ def test_reused_enrollment_token_is_refused(space: LocalSpace, tmp_path: Path) -
     )
     assert second.returncode == 2
     assert "token_used" in second.stderr and "already used" in second.stderr
-    raw = httpx.post(f"{space.http_url}/api/v1/enroll", json={"token": token, "csr_pem": _csr()})
+    raw = httpx.post(f"{space.http_url}/api/v1/enroll", json=body, verify=space.tls_context())
     assert raw.status_code == 409
     assert raw.json()["error"]["code"] == "token_used"
 

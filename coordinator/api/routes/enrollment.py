@@ -1,8 +1,11 @@
-"""Enrollment: operators issue one-time tokens; participants redeem them for credentials."""
+"""Enrollment: operators issue one-time tokens; participants redeem them for credentials.
+
+A participant first fetches the CA certificate and checks it against its token's pin; the enrollment reply
+is an operator-signed grant of everything it pins.
+"""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter
@@ -43,15 +46,32 @@ class EnrollRequest(BaseModel):
 
 
 class EnrollResponse(BaseModel):
+    """The signed grant's fields, the operator's signature over them, and a buyer's API token (unsigned)."""
+
     participant_id: str
     role: Role
+    token_id: str
+    csr_key_sha256: str | None = Field(description="SHA-256 of the CSR's SubjectPublicKeyInfo, hex")
+    signing_public_key: str | None
     certificate_pem: str | None
     ca_certificate_pem: str
+    operator_certificate_pem: str = Field(description="The operator CA's certificate of operator_key")
     grpc_target: str
     ticket_public_key: str
     log_key: str
-    operator_key: str  # raw Ed25519 key that countersigns usage contracts, base64
+    operator_key: str = Field(description="Raw Ed25519 key that signs this reply and countersigns contracts")
+    signature: str = Field(description="Ed25519 signature by operator_key of the grant's canonical JSON")
     api_token: str | None
+
+
+class CaCertificatePublic(BaseModel):
+    ca_certificate_pem: str
+
+
+@router.get("/ca")
+def ca_certificate(context: ContextDep) -> CaCertificatePublic:
+    """The operator CA certificate. Trust it only if its SHA-256 matches the pin in an enrollment token."""
+    return CaCertificatePublic(ca_certificate_pem=context.keys.ca.cert_pem.decode())
 
 
 @router.post("/enrollment-tokens", status_code=201)
@@ -87,17 +107,8 @@ def enroll(body: EnrollRequest, context: ContextDep) -> EnrollResponse:
     except CoordinatorError as error:
         mark_audited(error)  # enroll logs every refusal it raises as enrollment.refused
         raise
-    return EnrollResponse(
-        participant_id=result.participant_id,
-        role=result.role,
-        certificate_pem=result.certificate_pem,
-        ca_certificate_pem=context.keys.ca.cert_pem.decode(),
-        grpc_target=context.grpc_target,
-        ticket_public_key=base64.b64encode(context.keys.ticket_public_key_raw).decode(),
-        log_key=context.keys.log_signer.verifier().key_string(),
-        operator_key=base64.b64encode(context.keys.operator_key.public_key().public_bytes_raw()).decode(),
-        api_token=result.api_token,
-    )
+    grant, signature = enrollment.signed_grant(result, context.keys, context.grpc_target)
+    return EnrollResponse(**grant.model_dump(), signature=signature, api_token=result.api_token)
 
 
 class RevocationRequest(BaseModel):

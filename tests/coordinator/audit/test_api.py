@@ -154,7 +154,7 @@ def test_checkpoints_page_by_size(api: Api) -> None:
 
 
 def _gateway(api: Api) -> GatewayClient:
-    client = GatewayClient("http://testserver")
+    client = GatewayClient("http://testserver", insecure_http=True)
     client.http = api.http
     return client
 
@@ -203,8 +203,8 @@ def _cli_verify(
     """Exit code, stdout and stderr without whitespace, and the requests sent to the gateway."""
     requests: list[httpx.Request] = []
 
-    def gateway(*_: object) -> GatewayClient:  # a fresh connection each run: the client closes its own
-        client = GatewayClient("http://testserver")
+    def gateway(*_: object, **__: object) -> GatewayClient:  # a fresh connection each run
+        client = GatewayClient("http://testserver", insecure_http=True)
         client.http = httpx.Client(
             transport=api.http._transport,
             base_url="http://testserver",

@@ -1,4 +1,7 @@
-"""Issued certificates pass pyca/cryptography's strict RFC 5280 verifier (AKI, SKI, KeyUsage, EKU)."""
+"""Issued certificates pass pyca/cryptography's strict RFC 5280 verifier (AKI, SKI, KeyUsage, EKU).
+
+The operator certificate passes it with its own extended key usage, and nothing else passes for it.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,17 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
+from contracts.enrollment import OPERATOR_SIGNING_EKU
 from coordinator.identity import pki
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -154,3 +165,59 @@ def test_ca_loaded_from_data_directory_issues_verifiable_certificates(tmp_path: 
         pki.issue_server_certificate(loaded, pki.new_private_key(), HOSTS, NOW),
         x509.DNSName("localhost"),
     )
+
+
+def _verify_operator(ca: pki.OperatorCA, cert: x509.Certificate) -> None:
+    """The strict verifier with the one change operator certificates need: their own extended key usage."""
+
+    def operator_usage(_policy: object, _cert: x509.Certificate, usage: x509.ExtendedKeyUsage | None) -> None:
+        if usage is None or OPERATOR_SIGNING_EKU not in usage:
+            raise ValueError("not for operator signing")
+
+    ee = ExtensionPolicy.webpki_defaults_ee().require_present(
+        x509.ExtendedKeyUsage, Criticality.AGNOSTIC, operator_usage
+    )
+    policies = PolicyBuilder().store(Store([ca.cert])).time(NOW)
+    verifier = policies.extension_policies(
+        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee
+    ).build_client_verifier()
+    verifier.verify(cert, [])
+
+
+def test_operator_certificate_is_for_operator_signing_only() -> None:
+    ca = pki.create_ca("dataspace operator CA", NOW)
+    operator_key = Ed25519PrivateKey.generate().public_key()
+    cert = pki.issue_operator_certificate(ca, operator_key, NOW)
+    _verify_operator(ca, cert)
+    with pytest.raises(VerificationError):  # no TLS client ...
+        _verify_client(ca, cert)
+    with pytest.raises(VerificationError):  # ... nor server certificate
+        _verify_server(ca, cert, x509.DNSName("localhost"))
+    assert cert.public_key() == operator_key
+    ext = cert.extensions
+    ku = ext.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and ku.value.content_commitment
+    assert not ku.value.key_cert_sign and not ku.value.key_encipherment
+    assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [OPERATOR_SIGNING_EKU]
+    assert not ext.get_extension_for_class(x509.BasicConstraints).value.ca
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    assert ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == ca_ski.digest
+
+
+def test_no_other_certificate_of_the_ca_passes_for_the_operators() -> None:
+    """A participant may send a CSR for an Ed25519 key: its certificate still lacks the operator usage."""
+    ca = pki.create_ca("dataspace operator CA", NOW)
+    insider = Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dataspace operator")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(insider, None)
+    participant = pki.sign_participant_csr(
+        ca, csr.public_bytes(serialization.Encoding.PEM), participant_id="91310000MA1FL0000X", role="factory",
+        now=NOW,
+    )  # fmt: skip
+    server = pki.issue_server_certificate(ca, pki.new_private_key(), HOSTS, NOW)
+    for cert in (participant, server):
+        with pytest.raises(VerificationError):
+            _verify_operator(ca, cert)
+    foreign = pki.create_ca("dataspace operator CA", NOW)
+    with pytest.raises(VerificationError):
+        _verify_operator(ca, pki.issue_operator_certificate(foreign, insider.public_key(), NOW))

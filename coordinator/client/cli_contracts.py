@@ -1,0 +1,232 @@
+"""``dataspace contract|job``: negotiate usage contracts over factories' offers and run jobs under them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from coordinator.client.cli_common import (
+    CaOpt,
+    DataDirOpt,
+    InsecureOpt,
+    JsonOpt,
+    KeyFileOpt,
+    TokenOpt,
+    UrlOpt,
+    client_for,
+    emit,
+    fail,
+    show,
+)
+from coordinator.client.gateway import GatewayClient, GatewayError
+
+contract_app = typer.Typer(
+    help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
+)
+job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
+
+
+@contract_app.command("propose")
+def contract_propose(
+    offer: Annotated[list[str], typer.Option(help="Offer id; repeatable (one per factory or more).")],
+    purpose: Annotated[str, typer.Option(help="Why the data is used (controlled vocabulary).")],
+    region: Annotated[str, typer.Option(help="Your region, ISO 3166 alpha-2.")] = "CN",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose one contract over several factories' offers; prints the compiled terms."""
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: c.propose_contract(offer, purpose, region),
+        ca=ca,
+        insecure_http=insecure_http,
+    )
+
+
+@contract_app.command("status")
+def contract_status(
+    contract_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """A contract's state, signatures and usage so far."""
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: {**c.contract(contract_id), "usage": c.contract_usage(contract_id)},
+        ca=ca,
+        insecure_http=insecure_http,
+    )
+
+
+@contract_app.command("sign")
+def contract_sign(
+    contract_id: str,
+    participant_id: Annotated[str, typer.Option(help="Your participant id (USCC).")],
+    key_file: KeyFileOpt = Path("dataspace-buyer.key"),
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign the terms here with your key (only the signature is sent)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
+
+    def sign(client: GatewayClient) -> Any:
+        client.participant_id, client.signing_key = participant_id, key
+        return client.sign_contract(contract_id)
+
+    show(url, token, data_dir, as_json, sign, ca=ca, insecure_http=insecure_http)
+
+
+def _contract_move(move: str, doc: str) -> Callable[..., None]:
+    """One command per simple negotiation move; they differ only in the move they send."""
+
+    def command(
+        contract_id: str,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOpt = Path("dataspace-data"),
+        ca: CaOpt = None,
+        insecure_http: InsecureOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        show(
+            url,
+            token,
+            data_dir,
+            as_json,
+            lambda c: c.contract_move(contract_id, move),
+            ca=ca,
+            insecure_http=insecure_http,
+        )
+
+    command.__doc__ = doc
+    return command
+
+
+contract_app.command("agree")(_contract_move("agree", "Agree to the terms every factory offered."))
+
+
+def _contract_end(move: str, doc: str) -> Callable[..., None]:
+    """Revoke or terminate: a party signs its statement here with its key; the operator signs none."""
+
+    def command(
+        contract_id: str,
+        participant_id: Annotated[
+            str | None, typer.Option(help="Your participant id (USCC); with --key-file, sign the statement.")
+        ] = None,
+        key_file: KeyFileOpt = Path("dataspace-buyer.key"),
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        data_dir: DataDirOpt = Path("dataspace-data"),
+        ca: CaOpt = None,
+        insecure_http: InsecureOpt = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes()) if participant_id else None
+
+        def end(client: GatewayClient) -> Any:
+            client.participant_id, client.signing_key = participant_id, key
+            return client.contract_move(contract_id, move)
+
+        show(url, token, data_dir, as_json, end, ca=ca, insecure_http=insecure_http)
+
+    command.__doc__ = doc
+    return command
+
+
+for _move, _doc in (
+    (
+        "revoke",
+        "Withdraw from a finalized contract, signing it with your key: its jobs in flight are cancelled.",
+    ),
+    ("terminate", "End a negotiation before it is finalized, signing it with your key."),
+):
+    contract_app.command(_move)(_contract_end(_move, _doc))
+
+
+@job_app.command("submit")
+def job_submit(
+    spec_file: Annotated[
+        Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
+    ],
+    contract: Annotated[str | None, typer.Option(help="The finalized contract the job runs under.")] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="The share of the contract's epsilon budget this job spends.")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a joint-analysis job (buyer) under a finalized usage contract."""
+    spec = json.loads(spec_file.read_text())
+    if contract is not None:
+        spec["contract_id"] = contract
+    if epsilon is not None:
+        spec["epsilon"] = epsilon
+    with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
+        try:
+            job = client.submit_job(spec)
+            if wait:
+                job = client.wait(job["id"])
+                if job["state"] == "SUCCEEDED":
+                    job["result"] = client.result(job["id"])["result"]
+        except GatewayError as error:
+            raise fail(error) from None
+    emit(job, as_json)
+
+
+@job_app.command("status")
+def job_status(
+    job_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a job's state and the reason of a failure."""
+    show(url, token, data_dir, as_json, lambda c: c.job(job_id), ca=ca, insecure_http=insecure_http)
+
+
+@job_app.command("result")
+def job_result(
+    job_id: str,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a finished job's result."""
+    show(url, token, data_dir, as_json, lambda c: c.result(job_id), ca=ca, insecure_http=insecure_http)
