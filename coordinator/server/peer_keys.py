@@ -66,10 +66,19 @@ async def witnessed_by(
 
 
 def peer_keys_for(
-    ctx: ServerContext, recipient: str, found: Mapping[str, Registration]
+    ctx: ServerContext,
+    recipient: str,
+    found: Mapping[str, Registration],
+    made: dict[int, dict[str, PeerKey]] | None = None,
 ) -> dict[str, PeerKey]:
-    """Inclusion proofs of every registration in ``found`` against the size ``recipient`` last cosigned."""
+    """Inclusion proofs of every registration in ``found`` against the size ``recipient`` last cosigned.
+
+    ``made`` keeps the proofs by tree size across the recipients of one run: nodes that cosigned the same
+    checkpoint (usually all of them) share one set, so a run reads n proofs from the log, not n².
+    """
     size = _witnessed(ctx, recipient)
+    if made is not None and size in made:
+        return made[size]
     proofs: dict[str, PeerKey] = {}
     for pid, registration in found.items():
         proof = ctx.audit.log.inclusion_proof(registration.index, size)
@@ -80,6 +89,8 @@ def peer_keys_for(
             tree_size=size,
             proof=tuple(base64.b64encode(h).decode() for h in proof),
         )
+    if made is not None:
+        made[size] = proofs
     return proofs
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from contracts.peer_keys import PeerKey
 from contracts.tickets import JobTicket, sign_ticket
 from coordinator.server import serde
 from coordinator.server.peer_keys import Registration, peer_keys_for, registrations, witnessed_by
@@ -140,6 +141,7 @@ class RunChannel:
         contract: dict[str, Any] | None = None,
     ) -> None:
         now = self.ctx.clock()
+        proofs: dict[int, dict[str, PeerKey]] = {}
         for pid in config.participants:
             ticket = JobTicket(
                 job_id=self.job_id, run_id=self.run_id, buyer=self.buyer, spec=spec, contract=contract,
@@ -147,7 +149,7 @@ class RunChannel:
                 scale_bits=scale_bits, vector_length=config.vector_length,
                 session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),
                 issued_at=now, expires_at=now + TICKET_LIFETIME, secagg_mode=config.mode.value,
-                peer_keys=peer_keys_for(self.ctx, pid, self.registrations),
+                peer_keys=peer_keys_for(self.ctx, pid, self.registrations, proofs),
             )  # fmt: skip
             payload, signature = self.sign(ticket)
             self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
