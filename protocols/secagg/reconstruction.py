@@ -1,11 +1,14 @@
 """Recovering a Shamir-shared secret when some responders may send wrong shares.
 
 A caller that can recognise the right secret (a seed matching its commitment, a key matching its public
-key) passes ``check``. The first t shares are tried first, the common case. If they fail, a Berlekamp-Welch
+key) passes ``check``. The first t shares are tried first, the common case: they stand when their secret
+passes ``check`` and every other share lies on their polynomial. Otherwise a Berlekamp-Welch
 decoder corrects up to (m - t) / 2 wrong shares among m; beyond that, t-subsets are searched, all of them
 when there are at most MAX_SUBSETS, else MAX_SUBSETS drawn in a fixed pseudo-random order. Every responder
 whose share is off the recovered polynomial is named. Without ``check`` the first t shares are trusted.
-A secret that fails ``check`` is never returned and an honest responder is never named.
+A secret that fails ``check`` is never returned. Within the decoder's reach an honest responder is never
+named; beyond it, liars who collude so that their errors cancel at zero could make the search settle on
+their polynomial and name others (the secret, checked, is still right).
 """
 
 import random
@@ -48,15 +51,28 @@ def recover(
         if secret is None:
             raise InvalidMessageError("shares do not interpolate to a 32-byte secret (corrupted shares)")
         return Recovery(secret, ())
-    if secret is not None and check(secret):
-        return Recovery(secret, ())
+    first_passes = secret is not None and check(secret)
+    if first_passes and _all_on_curve(points, ids, threshold):
+        return Recovery(secret, ())  # type: ignore[arg-type]
     found = _find_consistent(points, ids, threshold, check)
+    if found is None and first_passes:  # the search skips the first t, which pass
+        found = ids[:threshold], secret  # type: ignore[assignment]
     if found is None:
         raise InvalidMessageError(f"no {threshold} of {len(ids)} shares give a secret that passes the check")
     good, secret = found
     on_curve = {points[u][0]: points[u][1] for u in good}
     liars = tuple(u for u in ids if u not in good and interpolate(on_curve, points[u][0]) != points[u][1])
     return Recovery(secret, liars)
+
+
+def _all_on_curve(points: Mapping[str, Point], ids: list[str], t: int) -> bool:
+    """Whether every share lies on the polynomial through the first t.
+
+    A right secret from the first t does not clear them: two wrong shares can cancel at 0 (with x = 1..5,
+    errors e at x = 1 and x = 4 weigh 5e and -5e), so the others are checked against that polynomial too.
+    """
+    curve = {points[u][0]: points[u][1] for u in ids[:t]}
+    return all(interpolate(curve, points[u][0]) == points[u][1] for u in ids[t:])
 
 
 def _find_consistent(
