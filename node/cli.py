@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from node.exceptions import ConfigError, EnrollmentError, NoUsableDatasetError
+from node.exceptions import ConfigError, DataError, EnrollmentError, NoUsableDatasetError
 
 app = typer.Typer(help="Run a factory node of the industrial data space.", no_args_is_help=True)
 console = Console()
@@ -22,15 +22,40 @@ NodeDirOpt = Annotated[Path, typer.Option("--dir", envvar="DATASPACE_NODE_DIR", 
 CONFIG_NAME = "node.toml"
 
 
+def _profile_option(value: str | None) -> str | None:
+    from node.sampledata import UnknownProfileError, check_profile
+
+    try:
+        return None if value is None else check_profile(value)
+    except UnknownProfileError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        callback=_profile_option,
+        help="Sample-data profile describing the --dataset files (default steel); for trying the space out.",
+    ),
+]
+
+
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Directory for the node's config, keys and journal.")],
     participant_id: Annotated[str, typer.Option(help="Your organisation's unified social credit code.")],
     name: Annotated[str, typer.Option(help="A readable name for this factory.")] = "factory",
-    dataset: Annotated[
-        list[str] | None, typer.Option(help="NAME=PATH of a CSV/Parquet file; repeatable.")
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="[NAME=]FILE: your own CSV/Parquet file, described from its columns; repeatable "
+            "(files under one NAME form one dataset)."
+        ),
     ] = None,
-    profile: Annotated[str, typer.Option(help="Schema template for the datasets.")] = "steel",
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="NAME=PATH of a sample-data file (see --profile); repeatable.")
+    ] = None,
+    profile: ProfileOpt = None,
     accept_buyer: Annotated[
         list[str] | None, typer.Option(help="Buyer id whose jobs are accepted ('*' for any); repeatable.")
     ] = None,
@@ -38,13 +63,27 @@ def init(
         list[str] | None,
         typer.Option(help="Buyer id whose contract proposals are signed without asking; repeatable."),
     ] = None,
+    sample_rows: Annotated[int, typer.Option(min=100, help="Rows the personal-data detectors read.")] = 5000,
     force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
 ) -> None:
-    """Write a commented node config (TOML) naming the datasets and what the node accepts."""
+    """Write a commented node config (TOML) naming the datasets and what the node accepts.
+
+    For --data files the types, bounds, categories, grades, personal flags and tags are proposed from the
+    data and marked `proposed` in the config, with the evidence as comments: check them, then run
+    `dataspace-node confirm DATASET`. Paths are written relative to DIRECTORY.
+    """
+    from datetime import date
+
     from contracts.identity import InvalidParticipantIdError, validate_participant_id
     from contracts.jobspec import JobKind
-    from node.config import render_config
-    from node.sampledata import profile_schema
+    from node.config_render import render_config
+    from node.onboarding import (
+        draft_from_inference,
+        draft_from_profile,
+        grouped,
+        infer_from_files,
+        render_inference,
+    )
 
     try:
         participant_id = validate_participant_id(participant_id)
@@ -54,25 +93,39 @@ def init(
     if target.exists() and not force:
         err_console.print(f"[red]{target} exists[/red]; use --force to overwrite")
         raise typer.Exit(1)
-    entries = []
-    for item in dataset or []:
-        ds_name, _, path = item.partition("=")
-        if not path:
-            raise typer.BadParameter(f"--dataset expects NAME=PATH, got {item!r}")
-        schema = profile_schema(profile).model_copy(update={"name": ds_name})
-        entries.append((ds_name, Path(path).resolve(), schema))
-    accept = [(buyer, list(JobKind)) for buyer in (accept_buyer or [])]
-    directory.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        render_config(
+    if profile is not None and not dataset:
+        err_console.print(f"[yellow]note[/yellow] --profile {profile} describes --dataset files only")
+    drafts, inferred = [], []
+    try:
+        for ds_name, paths in grouped(dataset or [], option="--dataset", named=True).items():
+            drafts.append(draft_from_profile(ds_name, paths, directory, profile or "steel"))
+        taken = [d.name for d in drafts]
+        for ds_name, paths in grouped(data or [], option="--data", named=False).items():
+            if ds_name in taken:
+                raise ConfigError(f"dataset name {ds_name} is used twice")
+            found = infer_from_files(ds_name, paths, today=date.today(), sample_rows=sample_rows)
+            inferred.append(found)
+            drafts.append(draft_from_inference(found, paths, directory))
+        text = render_config(
             node_name=name,
             participant_id=participant_id,
-            datasets=entries,
-            accept=accept,
+            datasets=drafts,
+            accept=[(buyer, list(JobKind)) for buyer in (accept_buyer or [])],
             auto_approve=auto_approve or [],
         )
-    )
+    except (ConfigError, ValueError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
     console.print(f"wrote {target}")
+    for found in inferred:
+        render_inference(console, found)
+    if not drafts:
+        console.print(
+            "no dataset configured: add --data FILE for your own files "
+            "(or --dataset NAME=FILE with sample data from `dataspace-node sample-data`)"
+        )
 
 
 @app.command()
@@ -164,57 +217,127 @@ def check(
 @app.command()
 def publish(
     dataset: Annotated[str, typer.Argument(help="Name of a dataset in the node config.")],
-    purpose: Annotated[list[str], typer.Option(help="Allowed purpose; repeatable.")],
+    terms: Annotated[
+        Path | None, typer.Option(help="TOML terms file (see the README); options given override it.")
+    ] = None,
+    purpose: Annotated[list[str] | None, typer.Option(help="Allowed purpose; repeatable.")] = None,
     region: Annotated[
-        list[str] | None, typer.Option(help="Allowed buyer region (ISO 3166); repeatable.")
+        list[str] | None, typer.Option(help="Allowed buyer region (ISO 3166); repeatable (default CN).")
     ] = None,
     kind: Annotated[
         list[str] | None, typer.Option(help="Allowed job kind; repeatable (default: all).")
     ] = None,
-    min_cohort: Annotated[int, typer.Option(help="Fewest distinct factories in any result.")] = 3,
-    max_jobs: Annotated[int, typer.Option(help="Most jobs a contract may run.")] = 100,
+    min_cohort: Annotated[
+        int | None, typer.Option(help="Fewest distinct factories in any result (3).")
+    ] = None,
+    max_jobs: Annotated[int | None, typer.Option(help="Most jobs a contract may run (100).")] = None,
     epsilon: Annotated[float | None, typer.Option(help="Differential-privacy budget, if any.")] = None,
     min_rows: Annotated[
-        int, typer.Option(help="Fewest rows of this factory behind any cell it contributes to.")
-    ] = 10,
-    min_cell_rows: Annotated[int, typer.Option(help="Fewest rows behind any released cell.")] = 30,
+        int | None, typer.Option(help="Fewest rows of this factory behind any cell it contributes to (10).")
+    ] = None,
+    min_cell_rows: Annotated[
+        int | None, typer.Option(help="Fewest rows behind any released cell (30).")
+    ] = None,
     noise: Annotated[
-        str, typer.Option(help="Where DP noise is added: 'distributed' (by nodes) or 'central'.")
-    ] = "distributed",
-    delta: Annotated[float, typer.Option(help="The delta of the epsilon budget.")] = 1e-6,
-    valid_days: Annotated[float, typer.Option(help="Days the offer stays valid.")] = 365,
-    price: Annotated[str, typer.Option(help="Price in CNY.")] = "0",
-    terms: Annotated[Path | None, typer.Option(help="JSON with field tags and grades.")] = None,
+        str | None, typer.Option(help="Where DP noise is added: 'distributed' (by nodes) or 'central'.")
+    ] = None,
+    delta: Annotated[float | None, typer.Option(help="The delta of the epsilon budget (1e-6).")] = None,
+    valid_days: Annotated[float | None, typer.Option(help="Days the offer stays valid (365).")] = None,
+    price: Annotated[str | None, typer.Option(help="Price in CNY (0).")] = None,
     node_dir: NodeDirOpt = Path("."),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Publish a dataset offer: the public schema and the terms under which jobs may use it."""
-    from contracts.privacy import NoiseMode, PrivacyTerms
-    from node.offers import OfferTerms
-    from node.publishing import publish_offer
+    """Publish a dataset offer: the public schema and the terms under which jobs may use it.
 
-    offer_terms = OfferTerms(
-        purposes=tuple(purpose),
-        regions=tuple(region or ["CN"]),
-        job_kinds=tuple(kind or OfferTerms.job_kinds),
-        min_cohort=min_cohort,
-        max_jobs=max_jobs,
-        epsilon_budget=epsilon,
-        privacy=PrivacyTerms(
-            min_rows_per_factory=min_rows,
-            min_cell_rows=min_cell_rows,
-            noise_mode=NoiseMode(noise),
-            delta=delta,
-        ),
-        valid_days=valid_days,
-        price_cny=price,
-    )
+    Only a dataset whose files carry its declared columns and types (see `check`) and whose grades, tags
+    and other proposed values are confirmed in node.toml is published.
+    """
+    from node.publishing import publish_offer
+    from node.terms import TermsFile, check_filters, offer_terms, read_terms
+
+    options = {"purposes": purpose, "regions": region, "kinds": kind, "min_cohort": min_cohort,
+               "max_jobs": max_jobs, "epsilon": epsilon, "min_rows": min_rows, "min_cell_rows": min_cell_rows,
+               "noise": noise, "delta": delta, "valid_days": valid_days, "price": price}  # fmt: skip
     try:
-        offer = publish_offer(node_dir, dataset, offer_terms, terms)
+        file = read_terms(terms) if terms is not None else TermsFile()
+        offer_terms_ = offer_terms(file, options)
+        if file.filters:
+            from node.config import load_config
+
+            check_filters(file.filters, load_config(node_dir / CONFIG_NAME).dataset(dataset).schema)
+        offer = publish_offer(
+            node_dir, dataset, offer_terms_, lambda text: err_console.print(f"[yellow]{text}")
+        )
     except Exception as exc:  # every refusal reaches the factory as one readable line
         err_console.print(f"[red]offer refused[/red] {exc}")
         raise typer.Exit(2) from None
     print(json.dumps({"offer_id": offer.offer_id}) if as_json else f"published {offer.offer_id}")
+
+
+@app.command()
+def scan(
+    dataset: Annotated[str, typer.Argument(help="Name of a dataset in the node config.")],
+    node_dir: NodeDirOpt = Path("."),
+    rows: Annotated[int, typer.Option(min=100, help="Rows sampled for the detectors.")] = 5000,
+    write: Annotated[
+        bool, typer.Option("--write", help="Record the proposals in node.toml, marked for you to confirm.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Propose each field's grade (core|important|general), personal flag and tag, with the evidence.
+
+    A sample of the rows goes through detectors of Chinese identifiers and person names; the column names
+    are matched too. Core is never proposed: it comes from the sector authority's catalogue.
+    """
+    from datetime import date
+
+    from node.config import load_config
+    from node.scan import evidence, render_scan, scan_dataset, write_proposals
+
+    config_path = node_dir / CONFIG_NAME
+    try:
+        chosen = load_config(config_path).dataset(dataset)
+        scans = scan_dataset(chosen, today=date.today(), rows=rows)
+        outcome = write_proposals(config_path, chosen, scans) if write else None
+    except (ConfigError, DataError, ValueError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps([{"field": s.spec.name, "grade": s.proposal.grade, "personal": s.proposal.personal,
+                           "sensitive": s.proposal.sensitive, "tag": s.proposal.tag, "rule": s.proposal.rule,
+                           "evidence": evidence(s)} for s in scans], ensure_ascii=False))  # fmt: skip
+    else:
+        render_scan(console, chosen, scans)
+    if outcome is not None:
+        for name, keys in outcome.written.items():
+            err_console.print(f"proposed {name}: {', '.join(keys)}")
+        for line in outcome.kept:
+            err_console.print(f"[yellow]kept[/yellow] {line}")
+        err_console.print(
+            f"wrote proposals to {config_path}; confirm with `dataspace-node confirm {dataset}`"
+        )
+
+
+@app.command()
+def confirm(
+    dataset: Annotated[str, typer.Argument(help="Name of a dataset in the node config.")],
+    field: Annotated[list[str] | None, typer.Option(help="Confirm only this field; repeatable.")] = None,
+    node_dir: NodeDirOpt = Path("."),
+) -> None:
+    """Confirm the proposed values of a dataset as node.toml now has them (after you checked them)."""
+    from node.config import load_config
+    from node.scan import confirm as do_confirm
+
+    config_path = node_dir / CONFIG_NAME
+    try:
+        confirmed = do_confirm(config_path, load_config(config_path).dataset(dataset), field or [])
+    except (ConfigError, ValueError) as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    for name, keys in confirmed.items():
+        console.print(f"confirmed {name}: {', '.join(keys)}")
+    if not confirmed:
+        console.print("nothing to confirm")
 
 
 contracts_app = typer.Typer(help="Usage contracts proposed over this node's offers.", no_args_is_help=True)
@@ -225,8 +348,48 @@ app.add_typer(contracts_app, name="contracts")
 def contracts_pending(
     node_dir: NodeDirOpt = Path("."), as_json: Annotated[bool, typer.Option("--json")] = False
 ) -> None:
-    """Proposals waiting for a person's decision."""
-    _list_contracts(node_dir, as_json, only_pending=True)
+    """Proposals waiting for a person's decision, each with the full terms to be signed."""
+    from node.contract_book import ContractBook, Decision
+    from node.contract_view import describe, render
+
+    pending = [c for c, d in ContractBook(node_dir / "contracts").entries() if d is Decision.PENDING]
+    if as_json:
+        _list_contracts(node_dir, as_json, only_pending=True)
+        return
+    for contract in pending:
+        render(console, describe(contract, Decision.PENDING.value))
+    console.print(
+        f"{len(pending)} pending" + (": `dataspace-node contracts approve|reject ID`" if pending else "")
+    )
+
+
+@contracts_app.command("show")
+def contracts_show(
+    contract_id: str,
+    node_dir: NodeDirOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The terms of one contract as they are signed: fields, kinds, purposes, budgets, minimums, price."""
+    from node.contract_book import ContractBook
+    from node.contract_view import describe, render
+
+    book = ContractBook(node_dir / "contracts")
+    try:
+        contract, decision = book.get(contract_id), book.decision(contract_id)
+    except ValueError as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if contract is None or decision is None:
+        err_console.print(f"[red]error[/red] no contract {contract_id} was proposed to this node")
+        raise typer.Exit(2)
+    if as_json:
+        print(
+            json.dumps(
+                {"decision": decision, "contract": contract.model_dump(mode="json")}, ensure_ascii=False
+            )
+        )
+        return
+    render(console, describe(contract, decision.value))
 
 
 @contracts_app.command("list")
@@ -283,11 +446,19 @@ def _list_contracts(node_dir: Path, as_json: bool, *, only_pending: bool) -> Non
     if as_json:
         print(json.dumps(rows, ensure_ascii=False))
         return
-    for row in rows:
-        console.print(f"{row['contract_id']}  {row['state']:<10} {row['decision']:<9} buyer {row['buyer']} "
-                      f"for {row['purpose']} ({row['region']})")  # fmt: skip
     if not rows:
         console.print("(none)")
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("contract_id", "state", "decision", "buyer", "purpose", "region"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(str(row[c]) for c in ("contract_id", "state", "decision", "buyer", "purpose", "region"))
+        )
+    console.print(table)
 
 
 def _decide(node_dir: Path, contract_id: str, decision: str) -> None:
@@ -312,6 +483,7 @@ def sample_data(
     """Write realistic synthetic production data for trying the space out."""
     from node.sampledata import generate
 
+    _profile_option(profile)
     output.parent.mkdir(parents=True, exist_ok=True)
     generate(output, profile=profile, rows=rows, seed=seed, factory_index=factory)
     console.print(f"wrote {rows} rows of {profile} data to {output}")

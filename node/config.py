@@ -1,26 +1,43 @@
 """The factory node's TOML configuration: identity, local datasets with their public schemas, accepted jobs.
 
-``render_config`` writes a commented file meant to be read and edited by the factory's staff;
-``load_config`` reads it back and reports any problem with the key it concerns.
+``render_config`` (``node.config_render``) writes a commented file meant to be read and edited by the
+factory's staff; ``load_config`` reads it back and reports any problem with the key it concerns. Besides
+the public schema, each field table may carry the field's ``grade`` and semantic ``tag`` (used to publish
+offers) and ``proposed``, the keys whose values the node proposed and nobody has confirmed yet.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
 from contracts.jobspec import JobKind
-from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
+from contracts.offers import Grade
+from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema
+from contracts.vocabulary import TAGS
+from node.config_render import SUFFIX_FORMATS, DatasetDraft, SourceFormat, render_config
 from node.exceptions import ConfigError
 
-SourceFormat = Literal["csv", "parquet"]
+__all__ = [
+    "ANY_BUYER",
+    "PROPOSABLE",
+    "AcceptRule",
+    "ContractRules",
+    "DatasetConfig",
+    "DatasetDraft",
+    "NodeConfig",
+    "SourceFormat",
+    "load_config",
+    "render_config",
+]
+
 ANY_BUYER = "*"
-_SUFFIX_FORMATS: dict[str, SourceFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Keys of a field table whose value the node may propose; a person confirms them.
+PROPOSABLE: Final = ("min", "max", "categories", "personal", "grade", "tag")
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -31,6 +48,13 @@ class DatasetConfig:
     paths: Annotated[list[Path], Field(min_length=1)]
     format: SourceFormat
     schema: DatasetSchema
+    tags: dict[str, str] = Field(default_factory=dict)  # field -> semantic tag
+    grades: dict[str, Grade] = Field(default_factory=dict)  # field -> GB/T 43697 grade
+    proposed: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # field -> keys not yet confirmed
+
+    def unconfirmed(self) -> dict[str, tuple[str, ...]]:
+        """Per field, the keys whose proposed values nobody has confirmed (fields with none left out)."""
+        return {name: keys for name, keys in self.proposed.items() if keys}
 
     @model_validator(mode="after")
     def _schema_named_like_dataset(self) -> Self:
@@ -124,6 +148,9 @@ def _normalised_datasets(entries: Any, base: Path) -> Any:
 
 def _normalised_dataset(index: int, entry: dict[str, Any], base: Path) -> dict[str, Any]:
     entry = dict(entry)
+    if isinstance(entry.get("fields"), list):
+        entry["fields"], declared = _field_terms(index, entry["fields"])
+        entry.update(declared)
     schema_keys = {"description", "fields"}
     schema = {key: entry.pop(key) for key in schema_keys & entry.keys()}
     schema["name"] = entry.get("name")
@@ -138,7 +165,7 @@ def _normalised_dataset(index: int, entry: dict[str, Any], base: Path) -> dict[s
 
 def _inferred_format(index: int, paths: list[Path]) -> SourceFormat:
     suffixes = {p.suffix.lower() for p in paths}
-    formats = {_SUFFIX_FORMATS.get(s) for s in suffixes}
+    formats = {SUFFIX_FORMATS.get(s) for s in suffixes}
     if len(formats) != 1 or None in formats:
         key = f"datasets[{index}].format"
         raise ConfigError(
@@ -150,6 +177,53 @@ def _inferred_format(index: int, paths: list[Path]) -> SourceFormat:
     return found
 
 
+def _field_terms(index: int, fields: list[Any]) -> tuple[list[Any], dict[str, dict[str, Any]]]:
+    """Take ``grade``, ``tag`` and ``proposed`` out of the field tables, checked, keyed by field name."""
+    tables: list[Any] = []
+    declared: dict[str, dict[str, Any]] = {"tags": {}, "grades": {}, "proposed": {}}
+    for position, table in enumerate(fields):
+        if not isinstance(table, dict):
+            tables.append(table)
+            continue
+        table = dict(table)
+        terms = {key: table.pop(key) for key in ("grade", "tag", "proposed") if key in table}
+        tables.append(table)
+        name = table.get("name")
+        if not isinstance(name, str):
+            continue
+        at = f"datasets[{index}].fields[{position}]"
+        if "grade" in terms:
+            declared["grades"][name] = _grade(terms["grade"], f"{at}.grade")
+        if "tag" in terms:
+            declared["tags"][name] = _tag(terms["tag"], f"{at}.tag")
+        if "proposed" in terms:
+            declared["proposed"][name] = _proposed(terms["proposed"], f"{at}.proposed")
+    return tables, declared
+
+
+def _grade(value: Any, key: str) -> Grade:
+    try:
+        return Grade(value)
+    except ValueError:
+        raise ConfigError(
+            f"{key}: {value!r} is not a grade; use core, important or general", key=key
+        ) from None
+
+
+def _tag(value: Any, key: str) -> str:
+    if not isinstance(value, str) or value not in TAGS:
+        raise ConfigError(
+            f"{key}: {value!r} is not a tag of the vocabulary; known: {', '.join(TAGS)}", key=key
+        )
+    return value
+
+
+def _proposed(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(k, str) and k in PROPOSABLE for k in value):
+        raise ConfigError(f"{key}: expected a list of keys among {', '.join(PROPOSABLE)}", key=key)
+    return tuple(dict.fromkeys(value))
+
+
 def _key(loc: tuple[int | str, ...]) -> str:
     """Spell a validation location as the TOML key a person edits, e.g. ``datasets[0].fields[2].max``."""
     key = ""
@@ -158,135 +232,3 @@ def _key(loc: tuple[int | str, ...]) -> str:
             continue  # the schema keys sit directly in the dataset table
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     return key
-
-
-# ---------------------------------------------------------------------------------------------- render
-
-_HEADER = """\
-# Configuration of an industrial-dataspace factory node.
-# Raw rows never leave this machine: jobs read the files below locally and only securely aggregated
-# statistics are sent out. Relative paths are resolved against the folder of this file.
-
-# Name of this node as the operator and the audit log show it.
-node_name = {node_name}
-
-# Participant id of the organisation running this node (its unified social credit code).
-participant_id = {participant_id}
-"""
-
-_DATASET = """
-# ------------------------------------------------------------------------------------------------------
-# A dataset offered to joint analyses. Its schema is public; its files are not.
-[[datasets]]
-# Name buyers see in the catalogue: lower-case letters, digits and underscores, starting with a letter.
-name = {name}
-description = {description}
-# Data files, CSV with a header row or Parquet; all files of one dataset share one format.
-paths = [{paths}]
-# "csv" or "parquet"; inferred from the file suffix (.csv, .parquet, .pq) while this line stays commented.
-# format = {format}
-
-# One [[datasets.fields]] table per column:
-#   type        number | integer | category | text | timestamp
-#   min, max    required for number and integer; values are clipped to [min, max] before any statistic,
-#               so the bounds limit what one row can contribute and must cover realistic values
-#   categories  required for category fields; other values count as missing
-#   personal    true for personal information (names, phone numbers, ...): no job may ever read it
-#   text fields are never usable in jobs; timestamps only in filters
-"""
-
-_CONTRACTS = """
-# Usage contracts proposed by buyers over this node's offers. Proposals from the buyers listed here
-# ("*" = any buyer) are approved and signed by the node itself; all others wait for a person:
-#   dataspace-node contracts pending | approve ID | reject ID
-[contracts]
-auto_approve = [{buyers}]
-"""
-
-_ACCEPT_HEADER = """
-# ------------------------------------------------------------------------------------------------------
-# Job kinds this node runs, per buyer participant id ("*" = any buyer), in addition to the signed
-# contracts. Kinds: count, sum, mean, variance, histogram, linear_regression.
-# A job that no rule accepts is refused.
-"""
-
-
-def render_config(
-    *,
-    node_name: str,
-    participant_id: str,
-    datasets: Sequence[tuple[str, Path | Sequence[Path], DatasetSchema]],
-    accept: Sequence[tuple[str, Sequence[JobKind | str]]],
-    auto_approve: Sequence[str] = (),
-) -> str:
-    """Render a commented TOML configuration that ``load_config`` reads back into the same objects.
-
-    A dataset's schema is published under the dataset's name.
-    """
-    parts = [_HEADER.format(node_name=_string(node_name), participant_id=_string(participant_id))]
-    parts.append(_CONTRACTS.format(buyers=", ".join(_string(b) for b in auto_approve)))
-    for name, paths, schema in datasets:
-        parts.append(_render_dataset(name, [paths] if isinstance(paths, Path) else list(paths), schema))
-    parts.append(_ACCEPT_HEADER)
-    if not accept:
-        parts.append("# (no rules: this node accepts no jobs)\n")
-    for buyer, kinds in accept:
-        kind_list = ", ".join(_string(JobKind(k).value) for k in kinds)
-        parts.append(f"[[accept]]\nbuyer = {_string(buyer)}\nkinds = [{kind_list}]\n")
-    return "".join(parts)
-
-
-def _render_dataset(name: str, paths: list[Path], schema: DatasetSchema) -> str:
-    formats = {_SUFFIX_FORMATS.get(p.suffix.lower()) for p in paths}
-    fmt = formats.pop() if len(formats) == 1 else None
-    if fmt is None:
-        raise ValueError(f"dataset {name!r}: paths must all be .csv or all .parquet files")
-    text = _DATASET.format(
-        name=_string(name),
-        description=_string(schema.description),
-        paths=", ".join(_string(p.as_posix()) for p in paths),
-        format=_string(fmt),
-    )
-    return text + "".join(_render_field(field) for field in schema.fields)
-
-
-def _render_field(field: FieldSpec) -> str:
-    lines = [
-        "",
-        "[[datasets.fields]]",
-        f"name = {_string(field.name)}",
-        f"type = {_string(field.type.value)}",
-    ]
-    if field.unit or field.type.is_numeric:
-        lines.append(f"unit = {_string(field.unit)}")
-    lines.append(f"description = {_string(field.description)}")
-    if field.type.is_numeric:
-        lines += [f"min = {_number(field.lower, field)}", f"max = {_number(field.upper, field)}"]
-    if field.filter_step is not None:
-        lines.append(f"filter_step = {_number(field.filter_step, field)}")
-    if field.filter_resolution is not None:
-        lines.append(f"filter_resolution = {_string(field.filter_resolution)}")
-    if field.categories is not None:
-        lines.append(f"categories = [{', '.join(_string(c) for c in field.categories)}]")
-    lines.append(f"personal = {'true' if field.personal else 'false'}")
-    return "\n".join(lines) + "\n"
-
-
-def _number(value: float, field: FieldSpec) -> str:
-    return str(int(value)) if field.type is FieldType.INTEGER else repr(float(value))
-
-
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
-def _string(value: str) -> str:
-    """Quote as a TOML basic string, escaping what the TOML grammar requires."""
-    out = []
-    for char in value:
-        if char in _ESCAPES:
-            out.append(_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'

@@ -1,10 +1,12 @@
 """``dataspace-node check``: does each file of a dataset match its declared schema, and how clean is it.
 
-A file is *usable* when a job can read it whole: it is there, not empty, its header names every declared
-field once, its last line is whole, and every line is UTF-8 with as many cells as the header. The counts
-per field (missing cells, cells that do not parse as the field's type, numbers outside the declared bounds)
-are reported but do not make a file unusable: a job voids a bad cell and clips an out-of-bounds number.
-``dataspace-node run`` performs this check at start and leaves an unusable dataset out of what it offers.
+A file is *usable* when a job can read it whole and its columns hold what the schema declares: it is
+there, not empty, its header names every declared field once, its last line is whole, every line is UTF-8
+with as many cells as the header, and no field has ``MISMATCH_SHARE`` or more of its non-empty cells
+failing to parse as its type (a column that now holds something else). Fewer bad cells are counted but do
+not make a file unusable: a job voids a bad cell and clips an out-of-bounds number, as it does missing ones.
+``dataspace-node run`` performs this check at start and leaves an unusable dataset out of what it offers;
+``dataspace-node publish`` refuses to offer one whose files are missing or lack its columns or types.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 
@@ -32,6 +34,8 @@ from node.datafiles import (
 )
 from node.exceptions import DataError
 from node.local_compute import CSV_OPTIONS, Params, csv_columns, quote
+
+MISMATCH_SHARE: Final = 0.9
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class FileReport:
 class DatasetReport:
     name: str
     files: list[FileReport]
+    unconfirmed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # proposals nobody confirmed
 
     @property
     def usable(self) -> bool:
@@ -103,11 +108,13 @@ class DatasetReport:
         return [p for f in self.files for p in f.problems]
 
     def to_json(self) -> dict[str, Any]:
-        return {"dataset": self.name, "usable": self.usable, "files": [f.to_json() for f in self.files]}
+        return {"dataset": self.name, "usable": self.usable, "files": [f.to_json() for f in self.files],
+                "unconfirmed": {name: list(keys) for name, keys in self.unconfirmed.items()}}  # fmt: skip
 
 
 def check_dataset(dataset: DatasetConfig) -> DatasetReport:
-    return DatasetReport(dataset.name, [check_file(p, dataset.schema, dataset.format) for p in dataset.paths])
+    files = [check_file(p, dataset.schema, dataset.format) for p in dataset.paths]
+    return DatasetReport(dataset.name, files, dataset.unconfirmed())
 
 
 def check_file(path: Path, schema: DatasetSchema, fmt: SourceFormat) -> FileReport:
@@ -150,7 +157,7 @@ def _inspect(report: FileReport, schema: DatasetSchema) -> None:
     report.missing_fields, report.duplicated_fields = fit.missing, fit.duplicated
     report.extra_columns = fit.extra
     for name in fit.missing:
-        near = _renamed(name, fit.extra)
+        near = fit.extra[0] if len(fit.missing) == len(fit.extra) == 1 else _renamed(name, fit.extra)
         hint = f" (is it {near!r}?)" if near else ""
         report.problem("schema_mismatch", f"declared field {name} is not in the header{hint}")
     for name in fit.duplicated:
@@ -169,7 +176,7 @@ def _renamed(name: str, columns: Sequence[str]) -> str | None:
     """The undeclared column that is most likely ``name`` renamed, if any looks like it."""
     for column in columns:
         simple = column.strip().lower()
-        if simple and (name in simple or simple in name):
+        if simple and (name in simple or simple in name or simple[:4] == name[:4]):
             return column
     close = difflib.get_close_matches(name, columns, n=1)
     return close[0] if close else None
@@ -255,8 +262,17 @@ def _warn(report: FileReport) -> None:
         report.warnings.append("the file has no rows")
     for item in report.fields:
         present = (report.rows or 0) - item.missing
-        if present and item.invalid == present:
-            report.warnings.append(f"no value of {item.name} parses as {item.type}")
+        if present and item.invalid >= MISMATCH_SHARE * present:
+            what = (
+                "are not declared categories"
+                if item.type is FieldType.CATEGORY
+                else f"do not parse as {item.type}"
+            )
+            report.problem(
+                "schema_mismatch",
+                f"field {item.name}: {item.invalid:,} of its {present:,} non-empty cells "
+                f"({item.invalid / present:.0%}) {what}: the column no longer holds what the schema declares",
+            )
 
 
 def _field_json(item: FieldReport, rows: int | None) -> dict[str, Any]:
@@ -273,7 +289,11 @@ def render(reports: Sequence[DatasetReport]) -> str:
     """The report a person reads: per dataset and file the verdict, the problems, a table of the fields."""
     lines: list[str] = []
     for dataset in reports:
-        lines.append(f"{dataset.name}: {'usable' if dataset.usable else 'NOT USABLE'}")
+        verdict = "usable" if dataset.usable else "NOT USABLE (`run` does not offer it)"
+        lines.append(f"{dataset.name}: {verdict}")
+        if dataset.unconfirmed:
+            listed = "; ".join(f"{name} ({', '.join(keys)})" for name, keys in dataset.unconfirmed.items())
+            lines.append(f"  ! proposed values not confirmed yet, so `publish` refuses the dataset: {listed}")
         for item in dataset.files:
             lines += _render_file(item)
     return "\n".join(lines)

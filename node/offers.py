@@ -1,81 +1,118 @@
 """Dataset offers a factory publishes: its public schema plus the terms under which jobs may use it.
 
-Field tags and classification grades come from a terms file or, for sample data, from the profile.
-Core-grade and personal fields are always excluded, so no job can ever read them.
+Field tags and grades are those confirmed in node.toml. An offer is built only for a dataset whose values
+are all confirmed (no ``proposed`` left) and whose every field has a grade and a tag; core-grade, personal
+and text fields are always excluded, so no job can ever read them.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from decimal import Decimal, InvalidOperation
 
+from pydantic import ValidationError
+
+from contracts.exceptions import OfferError
 from contracts.jobspec import JobKind
 from contracts.offers import DatasetOffer, Grade, Price, validate_offer
 from contracts.privacy import PrivacyTerms
-from contracts.schema import DatasetSchema, FieldType
-from node.config import NodeConfig
+from contracts.schema import FieldType
+from contracts.vocabulary import TAGS
+from node.config import DatasetConfig, NodeConfig
+from node.exceptions import NodeError
 
-# Tags and grades of the steel sample profile (GB/T 43697: production parameters are "important",
-# aggregate-friendly operational measures "general"; the heat id identifies a batch and is excluded).
-STEEL_TAGS = {
-    "ts": "timestamp", "heat_id": "identifier", "line": "production_line", "shift": "shift",
-    "process_step": "process_step", "furnace_temp_c": "temperature", "energy_kwh_per_t": "energy_intensity",
-    "throughput_t_per_h": "throughput", "defect_rate_pct": "defect_rate", "scrap_ratio": "material_ratio",
-    "cycle_time_min": "cycle_time", "operator_name": "person_name", "operator_mobile": "phone_number",
-}  # fmt: skip
-STEEL_GRADES = {name: Grade.GENERAL for name in STEEL_TAGS} | {
-    "furnace_temp_c": Grade.IMPORTANT, "heat_id": Grade.CORE,
-    "operator_name": Grade.CORE, "operator_mobile": Grade.CORE,
-}  # fmt: skip
+
+class OfferNotReady(NodeError):
+    """The dataset cannot be offered yet; the message says what the factory must do first."""
+
+
+# Every kind but record-level extracts, which need extract terms an offer built here does not carry.
+AGGREGATE_KINDS = tuple(kind for kind in JobKind if kind.value != "extract")
 
 
 @dataclass(frozen=True)
 class OfferTerms:
     purposes: tuple[str, ...]
     regions: tuple[str, ...] = ("CN",)
-    job_kinds: tuple[str, ...] = tuple(JobKind)
+    job_kinds: tuple[str, ...] = AGGREGATE_KINDS
     min_cohort: int = 3
     max_jobs: int = 100
     epsilon_budget: float | None = None
     privacy: PrivacyTerms = field(default_factory=PrivacyTerms)
     valid_days: float = 365
     price_cny: str = "0"
+    retention_days: int = 90
 
 
-def field_terms(schema: DatasetSchema, terms_file: Path | None) -> tuple[dict[str, str], dict[str, Grade]]:
-    """Tags and grades per field: from a JSON terms file ({"tags": {...}, "grades": {...}}) or the profile."""
-    if terms_file is not None:
-        data: dict[str, Any] = json.loads(terms_file.read_text())
-        return dict(data["tags"]), {k: Grade(v) for k, v in data["grades"].items()}
-    return (
-        {f.name: STEEL_TAGS[f.name] for f in schema.fields if f.name in STEEL_TAGS},
-        {f.name: STEEL_GRADES[f.name] for f in schema.fields if f.name in STEEL_GRADES},
-    )
+def readiness_problems(dataset: DatasetConfig) -> list[str]:
+    """Why the dataset's declarations cannot be published yet: unconfirmed values, missing grades or tags."""
+    problems = []
+    unconfirmed = dataset.unconfirmed()
+    if unconfirmed:
+        listed = "; ".join(f"{name} ({', '.join(keys)})" for name, keys in unconfirmed.items())
+        problems.append(
+            f"proposed values not confirmed yet: {listed}. Check them in node.toml, then delete their "
+            f"`proposed` lines or run `dataspace-node confirm {dataset.name}`"
+        )
+    for spec in dataset.schema.fields:
+        if spec.name not in dataset.grades:
+            problems.append(f"field {spec.name} has no grade: set grade = core, important or general")
+        if spec.name not in dataset.tags:
+            choices = [
+                n for n, t in TAGS.items() if spec.type in t.field_types and t.personal == spec.personal
+            ]
+            problems.append(f"field {spec.name} has no tag: set tag = one of {', '.join(choices)}")
+    return problems
 
 
-def build_offer(
-    config: NodeConfig, dataset: str, terms: OfferTerms, now: datetime, terms_file: Path | None = None
-) -> DatasetOffer:
-    schema = config.dataset(dataset).schema
-    tags, grades = field_terms(schema, terms_file)
+def build_offer(config: NodeConfig, dataset: str, terms: OfferTerms, now: datetime) -> DatasetOffer:
+    """The offer of ``dataset`` under ``terms``; ``OfferNotReady`` or ``OfferError`` say why there is none."""
+    chosen = config.dataset(dataset)
+    problems = readiness_problems(chosen)
+    if problems:
+        raise OfferNotReady(f"dataset {dataset} cannot be offered yet: " + " | ".join(problems))
+    schema, grades = chosen.schema, chosen.grades
     excluded = [
         f.name
         for f in schema.fields
         if f.personal or grades.get(f.name) is Grade.CORE or f.type is FieldType.TEXT
     ]
-    offer = DatasetOffer(
+    try:
+        price = Price(amount=Decimal(terms.price_cny), currency="CNY")
+    except (InvalidOperation, ValueError) as exc:
+        raise OfferNotReady(
+            f"price {terms.price_cny!r} is not an amount in CNY with at most 2 decimals"
+        ) from exc
+    try:
+        offer = _offer(config, chosen.name, terms, now, tuple(excluded), price)
+        validate_offer(offer)
+    except OfferError as exc:
+        raise OfferNotReady(f"dataset {dataset} cannot be offered: {exc}") from exc
+    except ValidationError as exc:
+        found = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise OfferNotReady(f"dataset {dataset} cannot be offered: {found}") from exc
+    return offer
+
+
+def _offer(
+    config: NodeConfig,
+    dataset: str,
+    terms: OfferTerms,
+    now: datetime,
+    excluded: tuple[str, ...],
+    price: Price,
+) -> DatasetOffer:
+    chosen = config.dataset(dataset)
+    return DatasetOffer(
         offer_id="offer_" + uuid.uuid4().hex[:20],
         provider=config.participant_id,
         dataset=dataset,
-        dataset_schema=schema,
-        tags=tags,
-        grades=grades,
-        excluded_fields=tuple(excluded),
+        dataset_schema=chosen.schema,
+        tags=dict(chosen.tags),
+        grades=dict(chosen.grades),
+        excluded_fields=excluded,
         allowed_job_kinds=tuple(JobKind(k) for k in terms.job_kinds),
         allowed_purposes=terms.purposes,
         allowed_regions=terms.regions,
@@ -85,7 +122,6 @@ def build_offer(
         privacy=terms.privacy,
         not_before=now,
         not_after=now + timedelta(days=terms.valid_days),
-        price=Price(amount=Decimal(terms.price_cny), currency="CNY"),
+        price=price,
+        retention_days=terms.retention_days,
     )
-    validate_offer(offer)
-    return offer

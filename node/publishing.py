@@ -1,29 +1,67 @@
-"""Publish an offer to the coordinator over mutual TLS; the provider is the certificate's participant."""
+"""Publish an offer to the coordinator over mutual TLS; the provider is the certificate's participant.
+
+A dataset is published only when its declarations are confirmed (``node.offers``) and its files are there
+and carry the declared columns and types (``dataspace-node check``): an offer for columns the files do not
+have would promise what no job can get. A file that is only unreadable for now (a malformed line, a copy
+still being written) does not change what the offer promises; it is reported, and jobs are refused until
+it is repaired.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import grpc
 
 from contracts.offers import DatasetOffer
-from node.config import load_config
+from node.config import NodeConfig, load_config
+from node.datacheck import check_dataset
 from node.exceptions import NodeError
 from node.identity import NodeIdentity
-from node.offers import OfferTerms, build_offer
+from node.offers import OfferNotReady, OfferTerms, build_offer
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
+
+# Problems that make the offer's promise false, rather than the file unreadable for a while.
+BLOCKING: Final = frozenset({"schema_mismatch", "data_missing"})
 
 
 class OfferRefused(NodeError):
     """The coordinator refused the offer; the message says why."""
 
 
-def publish_offer(node_dir: Path, dataset: str, terms: OfferTerms, terms_file: Path | None) -> DatasetOffer:
+def prepare_offer(
+    config: NodeConfig,
+    dataset: str,
+    terms: OfferTerms,
+    now: datetime,
+    warn: Callable[[str], None] | None = None,
+) -> DatasetOffer:
+    """The offer; ``OfferNotReady`` when the files do not carry the schema or a declaration is unconfirmed."""
+    report = check_dataset(config.dataset(dataset))
+    blocking = [p for p in report.problems if p.code in BLOCKING]
+    if blocking:
+        problems = "; ".join(f"{p.code}: {p.message}" for p in blocking)
+        raise OfferNotReady(
+            f"dataset {dataset} is not usable, so it is not offered: {problems} "
+            f"(`dataspace-node check {dataset}` shows every file)"
+        )
+    offer = build_offer(config, dataset, terms, now)
+    for problem in report.problems:
+        if warn is not None:
+            warn(f"{problem.code}: {problem.message}; jobs are refused until the file is repaired")
+    return offer
+
+
+def publish_offer(
+    node_dir: Path, dataset: str, terms: OfferTerms, warn: Callable[[str], None] | None = None
+) -> DatasetOffer:
     config = load_config(node_dir / "node.toml")
+    offer = prepare_offer(config, dataset, terms, datetime.now(UTC), warn)
     identity = NodeIdentity.load(node_dir)
-    offer = build_offer(config, dataset, terms, datetime.now(UTC), terms_file)
     credentials = grpc.ssl_channel_credentials(identity.ca_pem, identity.key_pem, identity.cert_pem)
     with grpc.secure_channel(identity.grpc_target, credentials) as channel:
         try:

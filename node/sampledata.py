@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.offers import Grade
 from contracts.schema import DatasetSchema, FieldSpec, FieldType
 
 PROFILES = ("steel",)
@@ -42,10 +43,43 @@ _MOBILE_PREFIXES = [
 ]
 
 
+# Tags and grades of the steel profile (GB/T 43697: production parameters are "important", aggregate-friendly
+# operational measures "general"; the heat id identifies a batch and is excluded).
+STEEL_TAGS = {
+    "ts": "timestamp", "heat_id": "identifier", "line": "production_line", "shift": "shift",
+    "process_step": "process_step", "furnace_temp_c": "temperature", "energy_kwh_per_t": "energy_intensity",
+    "throughput_t_per_h": "throughput", "defect_rate_pct": "defect_rate", "scrap_ratio": "material_ratio",
+    "cycle_time_min": "cycle_time", "operator_name": "person_name", "operator_mobile": "phone_number",
+}  # fmt: skip
+STEEL_GRADES = {name: Grade.GENERAL for name in STEEL_TAGS} | {
+    "furnace_temp_c": Grade.IMPORTANT, "heat_id": Grade.CORE,
+    "operator_name": Grade.CORE, "operator_mobile": Grade.CORE,
+}  # fmt: skip
+
+
+class UnknownProfileError(ValueError):
+    """No sample-data profile has this name; the message lists those there are."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__(f"unknown sample-data profile {profile!r}; known: {', '.join(PROFILES)}")
+
+
+def check_profile(profile: str) -> str:
+    """``profile`` if it names a sample-data profile, else ``UnknownProfileError``."""
+    if profile not in PROFILES:
+        raise UnknownProfileError(profile)
+    return profile
+
+
+def profile_terms(profile: str = "steel") -> tuple[dict[str, str], dict[str, Grade]]:
+    """The semantic tags and grades of a profile's fields."""
+    check_profile(profile)
+    return dict(STEEL_TAGS), dict(STEEL_GRADES)
+
+
 def profile_schema(profile: str = "steel") -> DatasetSchema:
     """Return the public schema of a sample-data profile."""
-    if profile != "steel":
-        raise ValueError(f"unknown sample-data profile {profile!r}; known: {', '.join(PROFILES)}")
+    check_profile(profile)
     return DatasetSchema(
         name="steel_production",
         description="Heat-level records of a steel melt shop: one row per heat and process step.",

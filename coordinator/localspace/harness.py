@@ -178,13 +178,35 @@ class LocalSpace:
             *(["--auto-approve", auto_approve] if auto_approve else []),
             "--force",
         )
+        return self._enroll(Factory(index, pid, directory, data_file))
+
+    def add_factory_from_file(
+        self, index: int, data_file: Path, dataset: str, *, accept: str = "*", auto_approve: str | None = "*"
+    ) -> Factory:
+        """Describe the factory's own file with ``dataspace-node init --data``, and enroll it (not started).
+
+        The file should lie in the factory's directory (``factory_dir``), as the config names it relatively.
+        """
+        pid = factory_id(index)
+        directory = self.factory_dir(index)
+        self._node_cli(
+            "init", str(directory), "--participant-id", pid, "--name", f"factory-{index + 1}",
+            "--data", f"{dataset}={data_file}", "--accept-buyer", accept,
+            *(["--auto-approve", auto_approve] if auto_approve else []), "--force",
+        )  # fmt: skip
+        return self._enroll(Factory(index, pid, directory, data_file))
+
+    def factory_dir(self, index: int) -> Path:
+        return self.workdir / "factories" / f"factory-{index + 1}"
+
+    def _enroll(self, factory: Factory) -> Factory:
         with self.operator() as operator:
-            token = operator.create_enrollment_token(pid, "factory")
+            token = operator.create_enrollment_token(factory.participant_id, "factory")
         insecure = ["--insecure-http"] if self.insecure_http else []
+        directory = factory.directory
         self._node_cli(
             "enroll", "--dir", str(directory), "--coordinator", self.http_url, "--token", token, *insecure
         )
-        factory = Factory(index, pid, directory, data_file)
         self.factories.append(factory)
         return factory
 
@@ -253,9 +275,9 @@ class LocalSpace:
         buyer.contract_id = buyer.negotiate(offer_ids, purpose)
         return buyer
 
-    def publish(self, factory: Factory, *args: str) -> str:
-        """Publish the factory's steel dataset offer with ``dataspace-node publish``; return the offer id."""
-        out = self._node_cli("publish", "steel_production", "--dir", str(factory.directory), "--json", *args)
+    def publish(self, factory: Factory, *args: str, dataset: str = "steel_production") -> str:
+        """Publish the factory's dataset offer with ``dataspace-node publish``; return the offer id."""
+        out = self._node_cli("publish", dataset, "--dir", str(factory.directory), "--json", *args)
         return str(json.loads(out)["offer_id"])
 
     def stop(self) -> None:
