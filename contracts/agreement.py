@@ -1,7 +1,9 @@
 """Multi-party usage contracts: an ODRL-like policy compiled from the offers, plus negotiation and signatures.
 
 ``compile_terms`` takes the intersection of what every offer allows; a buyer gets only what all its
-providers agree to, and the strictest of their limits.
+providers agree to, and the strictest of their limits. The ``extract`` kind is granted only when every offer
+declares the same extract terms (``contracts.extracts.grant``): it then has a permission of its own, over
+the fields those terms release, and the extract terms become part of the signed terms.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.exceptions import SignatureError, SignatureErrorCode, TermsError, TermsErrorCode
+from contracts.extracts.grant import ExtractGrant, extract_grant
+from contracts.extracts.policy import extract_permission, personal_prohibitions
+from contracts.jobspec import JobKind
 from contracts.negotiation import Event, Negotiation, Stage, fire, request
 from contracts.offers import (
     ID_PATTERN,
@@ -63,6 +68,8 @@ class Terms(BaseModel):
     offers: tuple[OfferRef, ...]
     policy: Policy
     privacy: PrivacyTerms = Field(default_factory=PrivacyTerms)
+    # What an extract may release; absent unless the policy permits the extract kind.
+    extract: ExtractGrant | None = Field(default=None, exclude_if=lambda grant: grant is None)
 
 
 class ProviderPart(BaseModel):
@@ -161,13 +168,20 @@ def compile_terms(
     fields = _common_fields(offers)
     first = offers[0].dataset_schema
     schema = DatasetSchema(name=first.name, description=first.description, fields=list(fields))
+    grant = extract_grant(offers) if all(JobKind.EXTRACT in o.allowed_job_kinds for o in offers) else None
+    kinds = _kinds(offers, grant)
+    aggregate = _permission(offers, schema, buyer, purpose, region, now, kinds)
+    permissions: tuple[Permission, ...] = (aggregate,) if any(k is not JobKind.EXTRACT for k in kinds) else ()
+    if grant is not None:
+        permissions += (extract_permission(aggregate, grant),)
+    records = DutyAction.RESULTS_ONLY_AGGREGATE if grant is None else DutyAction.RECORDS_ONLY_DESENSITIZED
     policy = Policy(
         assigners=sorted_unique(o.provider for o in offers),
         assignee=buyer,
-        permissions=(_permission(offers, schema, buyer, purpose, region, now),),
-        prohibitions=_prohibitions(offers),
+        permissions=permissions,
+        prohibitions=_prohibitions(offers, grant),
         duties=(
-            Duty(action=DutyAction.RESULTS_ONLY_AGGREGATE),
+            Duty(action=records),
             Duty(action=DutyAction.DELETE_AFTER, days=min(o.retention_days for o in offers)),
         ),
     )
@@ -178,7 +192,21 @@ def compile_terms(
         offers=tuple(OfferRef(offer_id=o.offer_id, provider=o.provider, price=o.price) for o in offers),
         policy=policy,
         privacy=strictest_terms([o.privacy for o in offers]),
+        extract=grant,
     )
+
+
+def _kinds(offers: Sequence[DatasetOffer], grant: ExtractGrant | None) -> tuple[JobKind, ...]:
+    """The common job kinds; ``extract`` only with a grant, since rules are what an extract releases under."""
+    kinds = _intersect(offers, lambda o: o.allowed_job_kinds, TermsErrorCode.NO_COMMON_JOB_KINDS, "job kinds")
+    if grant is None:
+        kinds = tuple(k for k in kinds if k is not JobKind.EXTRACT)
+    if not kinds:
+        raise TermsError(
+            TermsErrorCode.NO_COMMON_JOB_KINDS,
+            "the offers have no job kinds in common (an extract needs the same extract terms in every offer)",
+        )
+    return kinds
 
 
 def _permission(
@@ -188,8 +216,9 @@ def _permission(
     purpose: str,
     region: str,
     now: datetime,
+    kinds: Sequence[JobKind],
 ) -> Permission:
-    kinds = _intersect(offers, lambda o: o.allowed_job_kinds, TermsErrorCode.NO_COMMON_JOB_KINDS, "job kinds")
+    """The aggregate permission (over the kinds other than ``extract``)."""
     purposes = _intersect(offers, lambda o: o.allowed_purposes, TermsErrorCode.NO_COMMON_PURPOSES, "purposes")
     regions = _intersect(offers, lambda o: o.allowed_regions, TermsErrorCode.NO_COMMON_REGIONS, "regions")
     if purpose not in purposes:
@@ -209,7 +238,7 @@ def _permission(
             _any_of(ConstraintName.BUYER, [buyer]),
             _any_of(ConstraintName.PURPOSE, [purpose]),
             _any_of(ConstraintName.DATASET, [schema.name]),
-            _any_of(ConstraintName.JOB_KIND, [str(k) for k in kinds]),
+            _any_of(ConstraintName.JOB_KIND, [str(k) for k in kinds if k is not JobKind.EXTRACT]),
             _any_of(ConstraintName.FIELDS, [f.name for f in fields if f.type.is_numeric]),
             _any_of(ConstraintName.FILTER_FIELDS, [f.name for f in fields]),
             _any_of(ConstraintName.GROUP_BY, [f.name for f in fields if f.type is FieldType.CATEGORY]),
@@ -284,13 +313,15 @@ def _limits(offers: Sequence[DatasetOffer]) -> tuple[NumberConstraint, ...]:
     return tuple(NumberConstraint(left_operand=n, operator=op, right_operand=v) for n, op, v in limits)
 
 
-def _prohibitions(offers: Sequence[DatasetOffer]) -> tuple[Prohibition, ...]:
+def _prohibitions(offers: Sequence[DatasetOffer], grant: ExtractGrant | None) -> tuple[Prohibition, ...]:
+    """Core fields never; personal fields never, except in an extract where a rule removes their content."""
+
     def union(get: Callable[[DatasetOffer], Iterable[str]]) -> tuple[str, ...]:
         return sorted_unique(name for o in offers for name in get(o))
 
     return (
         Prohibition(name=ConstraintName.GRADE, target=union(lambda o: o.fields_of_grade(Grade.CORE))),
-        Prohibition(name=ConstraintName.PERSONAL_INFORMATION, target=union(lambda o: o.personal_fields())),
+        *personal_prohibitions(union(lambda o: o.personal_fields()), grant),
         Prohibition(
             name=ConstraintName.CROSS_BORDER,
             target=union(lambda o: o.fields_of_grade(Grade.IMPORTANT)),

@@ -11,7 +11,9 @@ from datetime import datetime
 
 from contracts.agreement import Contract
 from contracts.exceptions import SignatureError
-from contracts.jobspec import JobSpec
+from contracts.extracts.exceptions import ExtractSpecError
+from contracts.extracts.grant import check_extract_spec
+from contracts.jobspec import JobKind, JobSpec
 from contracts.negotiation import Stage
 from contracts.policy import (
     Decision,
@@ -32,6 +34,7 @@ def evaluate(contract: Contract, job_request: JobRequest, usage_so_far: Usage, n
     """Decide whether ``job_request`` may run under ``contract``; every violated constraint is listed."""
     reasons = _state_reasons(contract)
     reasons += evaluate_policy(contract.terms.policy, job_request, usage_so_far, now)
+    reasons += _extract_reasons(contract, job_request.spec)
     return Decision.from_reasons(reasons)
 
 
@@ -62,6 +65,7 @@ def node_check(
         )
     reasons += _state_reasons(contract)
     reasons += evaluate_policy(contract.terms.policy, job_request, usage, now)
+    reasons += _extract_reasons(contract, job_request.spec)
     return Decision.from_reasons(reasons)
 
 
@@ -73,6 +77,17 @@ def _state_reasons(contract: Contract) -> list[Reason]:
         "the contract was revoked" if state is Stage.REVOKED else f"the contract is {state}, not FINALIZED"
     )
     return [make_reason(ConstraintName.CONTRACT_STATE, message, state=str(state))]
+
+
+def _extract_reasons(contract: Contract, spec: JobSpec) -> list[Reason]:
+    """An extract's columns against the contract's extract terms (the policy checks the kind and fields)."""
+    if spec.kind is not JobKind.EXTRACT:
+        return []
+    try:
+        check_extract_spec(spec, contract.terms.extract)
+    except ExtractSpecError as exc:
+        return [make_reason("extract", exc.message, code=exc.code, **exc.details)]
+    return []
 
 
 def _signature_reasons(

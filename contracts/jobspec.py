@@ -2,6 +2,8 @@
 
 A job never carries SQL: it names fields of the public schema and typed predicates over them. The layout of
 the vector every node computes follows from the spec and the schema alone, so all parties agree on it.
+An ``extract`` is the one kind that releases rows: it names ``columns`` instead of statistics, and what it
+may release is decided by the contract's extract terms (``contracts.extracts.grant``), not by the schema.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ MAX_FILTERS = 32
 MAX_BIN_EDGES = 1001
 MAX_FEATURES = 16
 MAX_VECTOR_LENGTH = 100_000
+MAX_COLUMNS = 200
 
 
 class JobKind(StrEnum):
@@ -32,6 +35,8 @@ class JobKind(StrEnum):
     VARIANCE = "variance"
     HISTOGRAM = "histogram"
     LINEAR_REGRESSION = "linear_regression"
+    # Desensitized, k-anonymous rows; only under a contract whose terms name it and carry extract terms.
+    EXTRACT = "extract"
 
 
 _MEASURE_KINDS = frozenset({JobKind.SUM, JobKind.MEAN, JobKind.VARIANCE, JobKind.HISTOGRAM})
@@ -50,6 +55,10 @@ class JobSpec(BaseModel):
     features: list[FieldName] = Field(default_factory=list, max_length=MAX_FEATURES)
     target: FieldName | None = None
     filters: list[Filter] = Field(default_factory=list, max_length=MAX_FILTERS)
+    # The fields an extract releases (each under the contract's rule for it); no other kind takes any.
+    columns: list[FieldName] = Field(
+        default_factory=list, max_length=MAX_COLUMNS, exclude_if=lambda columns: not columns
+    )
     # Fewer than three contributors lets any one of them subtract its own vector from the sum and read the
     # other's exactly, so three is the floor.
     min_participants: int = Field(default=3, ge=3, le=10_000)
@@ -59,7 +68,9 @@ class JobSpec(BaseModel):
     epsilon: float | None = Field(default=None, gt=0, le=10, allow_inf_nan=False)
 
     def measured_fields(self) -> list[str]:
-        """Fields whose values enter the statistics (not counting group-by and filters)."""
+        """Fields whose values enter the statistics (not counting group-by and filters), or the extract."""
+        if self.kind is JobKind.EXTRACT:
+            return list(self.columns)
         if self.kind is JobKind.LINEAR_REGRESSION:
             return [*self.features, *([self.target] if self.target else [])]
         return [self.field] if self.field else []
@@ -179,6 +190,8 @@ class VectorLayout:
 def vector_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
     """Validate ``spec`` and return the layout of its statistics vector."""
     validate_spec(spec, schema)
+    if spec.kind is JobKind.EXTRACT:
+        raise ValueError("an extract releases rows and computes no statistics vector")
     return _build_layout(spec, schema)
 
 
@@ -256,6 +269,10 @@ def validate_spec(spec: JobSpec, schema: DatasetSchema) -> None:
             schema=schema.name,
         )
     _check_kind_parameters(spec)
+    if spec.kind is JobKind.EXTRACT:  # the columns are checked against the contract's extract terms
+        for item in spec.filters:
+            check_filter(item, _usable_field(schema, item.field))
+        return
     for name in spec.measured_fields():
         _require_numeric(_usable_field(schema, name), spec.kind)
     if spec.group_by is not None:
@@ -283,12 +300,14 @@ def _check_kind_parameters(spec: JobSpec) -> None:
         "bins": kind is JobKind.HISTOGRAM,
         "features": kind is JobKind.LINEAR_REGRESSION,
         "target": kind is JobKind.LINEAR_REGRESSION,
+        "columns": kind is JobKind.EXTRACT,
     }
     given = {
         "field": spec.field is not None,
         "bins": spec.bins is not None,
         "features": bool(spec.features),
         "target": spec.target is not None,
+        "columns": bool(spec.columns),
     }
     for name, wanted in wants.items():
         if wanted and not given[name]:
@@ -299,9 +318,12 @@ def _check_kind_parameters(spec: JobSpec) -> None:
             raise JobSpecError(
                 SpecErrorCode.UNEXPECTED_PARAMETER, f"{kind} takes no {name}", kind=kind, parameter=name
             )
-    if kind is JobKind.LINEAR_REGRESSION and spec.group_by is not None:
+    if kind in (JobKind.LINEAR_REGRESSION, JobKind.EXTRACT) and spec.group_by is not None:
+        raise JobSpecError(SpecErrorCode.GROUP_BY_NOT_SUPPORTED, f"{kind} cannot be grouped", kind=kind)
+    if kind is JobKind.EXTRACT and spec.epsilon is not None:
+        # Rows are protected by desensitization and k-anonymity, not by noise: no budget is spent.
         raise JobSpecError(
-            SpecErrorCode.GROUP_BY_NOT_SUPPORTED, "linear_regression cannot be grouped", kind=kind
+            SpecErrorCode.UNEXPECTED_PARAMETER, "extract takes no epsilon", kind=kind, parameter="epsilon"
         )
 
 

@@ -2,7 +2,8 @@
 
 Rules kept by ``validate_offer``: every field carries a semantic tag from the controlled vocabulary and a
 GB/T 43697 grade; core (核心) fields and personal-information fields are described but always listed in
-``excluded_fields``, so no job kind can measure, group by or filter on them.
+``excluded_fields``, so no job kind can measure, group by or filter on them. Extract terms, where an offer
+declares them, release general-grade fields only (``contracts.extracts.terms``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from contracts.exceptions import OfferError, OfferErrorCode
+from contracts.extracts.terms import ExtractTerms, check_extract_terms
+from contracts.grades import Grade as Grade
 from contracts.jobspec import JobKind
 from contracts.privacy import PrivacyTerms
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
@@ -24,19 +26,6 @@ from contracts.vocabulary import PURPOSES, TAGS
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 REGION_PATTERN = r"^[A-Z]{2}$"
 Region = Annotated[str, Field(pattern=REGION_PATTERN)]
-
-
-class Grade(StrEnum):
-    """Data grade per GB/T 43697: core (核心数据), important (重要数据), general (一般数据)."""
-
-    CORE = "core"
-    IMPORTANT = "important"
-    GENERAL = "general"
-
-    @property
-    def rank(self) -> int:
-        """Higher is stricter."""
-        return {Grade.GENERAL: 0, Grade.IMPORTANT: 1, Grade.CORE: 2}[self]
 
 
 def strictest(grades: Iterable[Grade]) -> Grade:
@@ -85,6 +74,8 @@ class DatasetOffer(BaseModel):
     price: Price
     # How long the buyer may keep results; becomes a delete_after duty of the contract.
     retention_days: int = Field(default=90, ge=1, le=3650)
+    # Record-level releases (the ``extract`` job kind and the catalogue preview); none without them.
+    extract: ExtractTerms | None = Field(default=None, exclude_if=lambda terms: terms is None)
 
     @field_validator("excluded_fields", "allowed_job_kinds", "allowed_purposes", "allowed_regions")
     @classmethod
@@ -126,7 +117,7 @@ def _has_personal_tag(offer: DatasetOffer, name: str) -> bool:
     return tag is not None and tag.personal
 
 
-def _field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
+def field_key(offer: DatasetOffer, spec: FieldSpec) -> tuple[object, ...]:
     # Every node clips, filters and lays out statistics from these, so all offers must agree on them exactly;
     # the granularity is compared as it takes effect, so an unset step equals its default written out.
     return (
@@ -147,9 +138,9 @@ def common_usable_fields(offers: Sequence[DatasetOffer]) -> tuple[FieldSpec, ...
     first = offers[0]
     common = []
     for name in first.usable_fields():
-        key = _field_key(first, first.dataset_schema.field(name))
+        key = field_key(first, first.dataset_schema.field(name))
         if all(
-            name in o.usable_fields() and _field_key(o, o.dataset_schema.field(name)) == key for o in offers
+            name in o.usable_fields() and field_key(o, o.dataset_schema.field(name)) == key for o in offers
         ):
             common.append(first.dataset_schema.field(name))
     return tuple(common)
@@ -175,6 +166,8 @@ def validate_offer(offer: DatasetOffer) -> None:
             not_before=offer.not_before.isoformat(),
             not_after=offer.not_after.isoformat(),
         )
+    if offer.extract is not None:
+        check_extract_terms(offer.extract, offer.dataset_schema, offer.tags, offer.grades)
 
 
 def _check_names(offer: DatasetOffer) -> None:

@@ -52,11 +52,11 @@ Constraint = Annotated[SetConstraint | NumberConstraint | TimeConstraint, Field(
 
 
 class Permission(BaseModel):
-    """The buyer may ``aggregate`` over ``target`` when every constraint holds."""
+    """The buyer may ``aggregate`` over ``target`` (or ``extract`` rows of it) when every constraint holds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    action: Literal["aggregate"] = "aggregate"
+    action: Literal["aggregate", "extract"] = "aggregate"
     target: str
     constraints: tuple[Constraint, ...]
 
@@ -74,6 +74,8 @@ class Prohibition(BaseModel):
 
 class DutyAction(StrEnum):
     RESULTS_ONLY_AGGREGATE = "results_only_aggregate"
+    # Record-level results only as the contract's desensitized, k-anonymous extracts; aggregates otherwise.
+    RECORDS_ONLY_DESENSITIZED = "records_only_desensitized"
     DELETE_AFTER = "delete_after"
 
 

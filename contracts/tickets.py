@@ -43,11 +43,13 @@ class JobTicket(BaseModel):
     # The signed usage contract the job runs under; every node checks it itself before computing.
     contract: dict[str, Any] | None = None
     participants: tuple[str, ...]
-    threshold: int = Field(ge=2)
-    ring_bits: int
-    scale_bits: int
-    vector_length: int = Field(ge=1)
-    session_id: str  # base64 of the secure-aggregation session id
+    # Secure-aggregation parameters; an extract runs no aggregation and leaves them at 0 and empty. A node
+    # checks them against the contract and the job before it aggregates anything.
+    threshold: int = Field(default=0, ge=0)
+    ring_bits: int = 0
+    scale_bits: int = 0
+    vector_length: int = Field(default=0, ge=0)
+    session_id: str = ""  # base64 of the secure-aggregation session id
     # Every participant's signing key, proven by the audit log against the size this node last witnessed:
     # the key each round message of that participant must be signed with.
     peer_keys: dict[str, PeerKey] = Field(default_factory=dict)

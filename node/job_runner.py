@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -66,6 +67,12 @@ class NodeContext:
     ledger: BudgetLedger
     rng: RandomSource = field(default_factory=system_random)
     data: DataGuard = field(default_factory=DataGuard)
+    # Where the node keeps its secrets; unset, the folder of the nonce ledger, which lives there.
+    identity_dir: Path | None = None
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.identity_dir if self.identity_dir is not None else self.nonces.path.parent
 
 
 @dataclass
@@ -172,11 +179,8 @@ def note_statements(ctx: NodeContext, contract: Contract) -> None:
                            about=statement.contract_id)  # fmt: skip
 
 
-async def start_run(
-    ctx: NodeContext, payload: bytes, signature: bytes
-) -> tuple[RunState, serde.ClientMessage]:
-    """Accept a ticket: compute the local statistics, encode them, and advertise secure-aggregation keys."""
-    ticket = check_ticket(ctx, payload, signature)
+async def start_run(ctx: NodeContext, ticket: JobTicket) -> tuple[RunState, serde.ClientMessage]:
+    """Accept a checked ticket: compute the local statistics, encode them, advertise aggregation keys."""
     verify_keys = check_peer_keys(ctx, ticket)
     plaintext, min_cohort = False, 2
     if ticket.spec.get("kind") == DIAGNOSTIC_KIND:
@@ -259,13 +263,13 @@ async def _local_statistics(
     try:  # cheap unless a file changed since it last passed; before charging, as nothing is computed yet
         await asyncio.to_thread(ctx.data.verify, dataset)
     except DataError as exc:
-        raise _data_refusal(dataset, exc) from exc
+        raise data_refusal(dataset, exc) from exc
     plan = plan_and_charge(ctx.ledger, ticket, spec, contract, layout)
     try:
         values = await asyncio.to_thread(local_vector, spec, dataset.schema, dataset.paths, dataset.format)
     except LocalComputeError as exc:  # a line the check does not parse; charged: no refunds
         ctx.data.forget(dataset.paths)
-        raise _data_refusal(dataset, exc) from exc
+        raise data_refusal(dataset, exc) from exc
     # A cell this factory has too few rows for is left out, so no released figure can rest on a handful
     # of its rows; the indicators tell the coordinator how many factories stand behind each cell.
     gated = gate_cells(layout, values, contract.terms.privacy.min_rows_per_factory)
@@ -282,7 +286,7 @@ async def _local_statistics(
     return add_noise_share(_encode(gated.vector, ticket), plan, layout, ctx.rng)
 
 
-def _data_refusal(dataset: DatasetConfig, error: LocalComputeError) -> JobRefused:
+def data_refusal(dataset: DatasetConfig, error: LocalComputeError) -> JobRefused:
     """The refusal sent for a dataset that cannot be used: a code and a reason that quote nothing of it."""
     if isinstance(error, DataError):
         return JobRefused(error.code, f"dataset {dataset.name!r}: {error.reason}", detail=error.detail)

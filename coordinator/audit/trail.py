@@ -40,6 +40,9 @@ class Event(StrEnum):
     HELLO_REFUSED = "node.hello_refused"
     BUDGET_SPENT = "budget.spent"
     RESULT_RELEASED = "result.released"
+    # Desensitization receipts: the rules' digest, operators, k and l reached, rows, input and output digests.
+    EXTRACT_RELEASED = "extract.released"
+    PREVIEW_PUBLISHED = "preview.published"
     DIAGNOSTIC_RUN = "diagnostic.run"
     WITNESS_ALARM = "witness.alarm"
 

@@ -3,7 +3,8 @@
 Each secure result is printed beside the pooled plaintext answer recomputed from all the files, a check
 that only a demo, where one machine holds every factory's data, can make. Then what protects the output:
 a cell that one factory alone stands behind is withheld, a contract with an epsilon budget gets noised
-figures with their error, and a job past the budget is refused.
+figures with their error, and a job past the budget is refused. Last, a record-level release: an offer's
+desensitized preview, one extract job under a contract that names ``extract``, and its receipt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contracts.schema import DatasetSchema
 from coordinator.client.audit import render_trail, verify_local
 from coordinator.client.gateway import GatewayClient, GatewayError
 from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
+from coordinator.localspace.demo_extract import extract_scenario, print_extract
 from coordinator.localspace.harness import BUYER_ID, LocalSpace
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
@@ -121,6 +123,8 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
             withheld = _withheld_job(buyer)
     with console.status("a second buyer, under an epsilon budget, gets noised figures until it is spent"):
         private = _private_jobs(space, factories, schema)
+    with console.status("factories publish extract terms with a desensitized preview; one extract runs"):
+        extract = extract_scenario(space, PURPOSE)
     with console.status("waiting for every factory to witness the audit log, then verifying it"):
         audit = _audit(space, n_nodes, jobs[0]["id"])
     return {
@@ -137,6 +141,7 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         "refused_job": refused,
         "withheld_job": withheld,
         "private": private,
+        "extract": extract,
         "audit": audit,
     }
 
@@ -248,6 +253,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
         f"{withheld['group']['code']} — {withheld['group']['reason']}"
     )
     _print_private(report["private"], console)
+    print_extract(report["extract"], console)
     audit = report["audit"]
     console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
     console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "

@@ -37,6 +37,8 @@ class RunOutcome:
     result: dict[str, Any]
     contributors: int
     refusals: dict[str, str] = field(default_factory=dict)
+    # A desensitization receipt, audited as extract.released once the result is stored.
+    receipt: dict[str, Any] | None = None
 
 
 class JobRun:
@@ -109,19 +111,7 @@ class JobRun:
         return result
 
     def _check_contract_now(self, contract: Contract) -> None:
-        """Between submission and run the contract may have been revoked, or too few providers came."""
-        request = JobRequest(
-            spec=self.spec,
-            buyer=contract.buyer,
-            purpose=contract.purpose,
-            region=contract.region,
-            factories=len(self.participants),
-        )
-        reasons = evaluate_policy(contract.terms.policy, request, None, self.ctx.clock())
-        if contract.state is not Stage.FINALIZED:
-            raise RunFailed("contract_state", f"the contract is {contract.state}")
-        if reasons:
-            raise RunFailed("policy_violation", f"{reasons[0].constraint}: {reasons[0].message}")
+        check_contract_now(self.ctx, self.spec, contract, len(self.participants))
 
     def abort(self, reason: str) -> None:
         """Tell every participant to drop the run at once; nothing of it is kept."""
@@ -133,6 +123,18 @@ class JobRun:
         """Tell the participants the run is over, so they drop its state and journal the outcome."""
         if self.channel is not None:
             self.channel.notify_finished(self.participants, state)
+
+
+def check_contract_now(ctx: ServerContext, spec: JobSpec, contract: Contract, factories: int) -> None:
+    """Between submission and run the contract may have been revoked, or too few providers came."""
+    request = JobRequest(
+        spec=spec, buyer=contract.buyer, purpose=contract.purpose, region=contract.region, factories=factories
+    )
+    reasons = evaluate_policy(contract.terms.policy, request, None, ctx.clock())
+    if contract.state is not Stage.FINALIZED:
+        raise RunFailed("contract_state", f"the contract is {contract.state}")
+    if reasons:
+        raise RunFailed("policy_violation", f"{reasons[0].constraint}: {reasons[0].message}")
 
 
 async def wait_for_participants(

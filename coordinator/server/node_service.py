@@ -118,7 +118,9 @@ class NodeService(pb_grpc.NodeServiceServicer):
     ) -> pb.PublishOfferReply:
         participant_id = await self._authenticate(context)
         try:
-            offer = contracting.publish_offer(self.ctx, participant_id, request.offer_json)
+            offer = contracting.publish_offer(
+                self.ctx, participant_id, request.offer_json, request.preview_json
+            )
         except (CoordinatorError, ContractsError) as error:
             await context.abort(_status_of(error), f"{error.code}: {error}")
         return pb.PublishOfferReply(offer_id=offer.offer_id)

@@ -7,9 +7,12 @@ import contextlib
 import functools
 import json
 import logging
+from typing import Any
 
+from contracts.jobspec import JobKind
 from coordinator.audit.trail import COORDINATOR, Event
 from coordinator.exceptions import CoordinatorError
+from coordinator.server.extract_run import ExtractRun
 from coordinator.server.job_run import JobRun
 from coordinator.server.run_channel import RunFailed
 from coordinator.server.runtime import ServerContext
@@ -68,7 +71,7 @@ class Orchestrator:
         await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _run(self, job: Job) -> None:
-        run = JobRun(self.ctx, job)
+        run = ExtractRun(self.ctx, job) if job.kind == JobKind.EXTRACT else JobRun(self.ctx, job)
         audit, subjects = self.ctx.audit, {"job": job.job_id, "participant": job.buyer_id}
         try:
             log.info("job %s (%s) started, attempt %d", job.job_id, job.kind, job.attempts)
@@ -78,13 +81,21 @@ class Orchestrator:
                 job.job_id, JobState.SUCCEEDED, self.ctx.clock(),
                 result_json=json.dumps(outcome.result), contributors=outcome.contributors,
             )  # fmt: skip
+            if outcome.receipt is not None:
+                receipt_subjects = {**subjects, "contract": job.contract_id or ""}
+                audit.record(COORDINATOR, Event.EXTRACT_RELEASED, receipt_subjects, outcome.receipt)
             summary = {"contributors": outcome.contributors, "participants": run.participants}
             audit.record(COORDINATOR, Event.JOB_SUCCEEDED, subjects, summary)
             log.info("job %s succeeded with %d contributors", job.job_id, outcome.contributors)
         except (RunFailed, CoordinatorError) as failure:
             log.warning("job %s failed: %s", job.job_id, failure)
-            self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=str(failure))
-            audit.record(COORDINATOR, Event.JOB_FAILED, subjects, {"reason": str(failure)})
+            # The reason leads with the machine-readable code; the details never hold a data value.
+            reason = f"{failure.code}: {failure}" if isinstance(failure, RunFailed) else str(failure)
+            self.ctx.store.finish_job(job.job_id, JobState.FAILED, self.ctx.clock(), reason=reason)
+            failed: dict[str, Any] = {"reason": reason, "code": failure.code}
+            if isinstance(failure, RunFailed) and failure.details:
+                failed["details"] = failure.details
+            audit.record(COORDINATOR, Event.JOB_FAILED, subjects, failed)
         except asyncio.CancelledError:
             if job.job_id not in self._revoked_jobs:
                 raise  # shutting down: the job stays RUNNING and is requeued at the next start

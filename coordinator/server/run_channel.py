@@ -41,9 +41,12 @@ TICKET_LIFETIME = timedelta(minutes=10)
 
 
 class RunFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """A run ends without a result; ``code`` is machine-readable, ``details`` never hold a data value."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.details = dict(details or {})
 
 
 @dataclass(frozen=True)

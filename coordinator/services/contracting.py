@@ -28,12 +28,20 @@ from coordinator.exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
-from coordinator.store.tables import OfferRow
+from coordinator.services import extracts
+from coordinator.store.tables import OfferPreviewRow, OfferRow
 from proto.dataspace.v1 import node_service_pb2 as pb
 
 
-def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> DatasetOffer:
-    """Validate and store a provider's offer; a refused offer is audited with its reason."""
+def publish_offer(
+    ctx: CoordinatorContext, provider: str, offer_json: str, preview_json: str = ""
+) -> DatasetOffer:
+    """Validate and store a provider's offer (and its preview); a refused offer is audited with its reason.
+
+    A preview that shows a field the offer's extract terms do not release, or anything the detectors read
+    as personal data, refuses the whole offer: the node's desensitization is not to be trusted then.
+    """
+    preview = None
     try:
         offer = DatasetOffer.model_validate_json(offer_json)
         if offer.provider != provider:
@@ -41,6 +49,8 @@ def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> Da
                                         code="not_the_provider")  # fmt: skip
         validate_offer(offer)
         canonical(offer.model_dump(mode="json"))  # its terms will be signed: they must be canonical JSON
+        if preview_json:
+            preview = extracts.check_offer_preview(offer, preview_json, today=ctx.clock().date())
     except (ValidationError, CanonicalError) as exc:
         _refuse_offer(ctx, provider, "malformed_offer", str(exc))
         raise InvalidRequestError(f"offer is malformed: {bounded_text(str(exc), 500)}",
@@ -56,9 +66,16 @@ def publish_offer(ctx: CoordinatorContext, provider: str, offer_json: str) -> Da
         "purposes": list(offer.allowed_purposes),
         "regions": list(offer.allowed_regions),
     }
-    ctx.audit.record(
-        provider, Event.OFFER_PUBLISHED, {"offer": offer.offer_id, "participant": provider}, summary
-    )
+    subjects = {"offer": offer.offer_id, "participant": provider}
+    ctx.audit.record(provider, Event.OFFER_PUBLISHED, subjects, summary)
+    if preview is not None:
+        rows, receipt = preview
+        ctx.store.add_offer_preview(OfferPreviewRow(
+            offer_id=offer.offer_id, provider=provider, rows_text=canonical(rows).decode(),
+            receipt_text=canonical(receipt.model_dump(mode="json")).decode(), published_at=ctx.clock(),
+        ))  # fmt: skip
+        published = extracts.preview_receipt(offer, receipt)
+        ctx.audit.record(provider, Event.PREVIEW_PUBLISHED, subjects, published)
     return offer
 
 

@@ -25,6 +25,7 @@ from coordinator.store.tables import (
     Job,
     JobState,
     NodeDataset,
+    OfferPreviewRow,
     OfferRow,
     Participant,
     SigningKeyRow,
@@ -177,6 +178,16 @@ class Store:
             if offer_ids is not None:
                 query = query.where(col(OfferRow.offer_id).in_(offer_ids))
             return list(session.exec(query))
+
+    def add_offer_preview(self, row: OfferPreviewRow) -> None:
+        with Session(self.engine) as session:
+            session.merge(row)
+            session.commit()
+
+    def offer_previews(self) -> dict[str, OfferPreviewRow]:
+        """Every stored preview, by offer id."""
+        with Session(self.engine) as session:
+            return {row.offer_id: row for row in session.exec(select(OfferPreviewRow))}
 
     def save_contract(self, contract_id: str, buyer: str, state: str, text: str, now: datetime) -> None:
         with Session(self.engine) as session:

@@ -112,6 +112,18 @@ class OfferRow(SQLModel, table=True):
     published_at: datetime = Field(sa_type=_UTC_DATETIME)
 
 
+class OfferPreviewRow(SQLModel, table=True):
+    """A few desensitized rows of an offer, as its provider's node made them and the detectors passed them."""
+
+    __tablename__ = "offer_preview"
+
+    offer_id: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(max_length=18)
+    rows_text: str  # canonical JSON array of rows
+    receipt_text: str  # canonical JSON of the node's receipt
+    published_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
 class ContractRow(SQLModel, table=True):
     __tablename__ = "usage_contract"
 

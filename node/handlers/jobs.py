@@ -1,5 +1,7 @@
 """Job messages: start a run from its ticket, play its secure-aggregation rounds, end it on abort or finish.
 
+An extract's ticket is answered at once with the node's desensitized rows (``node.extract``).
+
 Every failure of a job message is journalled and, when the message names a run, answered with a refusal
 and the run's state dropped, so the coordinator records the node's refusal instead of waiting for a
 dropout: a refused job or a malformed message with its own code, a protocol error with the error's name,
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import logging
 
+from contracts.jobspec import JobKind
 from node import serde
 from node.exceptions import JobRefused
+from node.extract import run_extract
 from node.handlers import Outbox
-from node.job_runner import NodeContext, RunState, advance, start_run, use_idle_time
+from node.job_runner import NodeContext, RunState, advance, check_ticket, start_run, use_idle_time
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.exceptions import ProtocolError
 
@@ -48,7 +52,13 @@ class JobHandler:
         kind = message.WhichOneof("body")
         reply: serde.ClientMessage | None = None
         if kind == "ticket":
-            started, reply = await start_run(self.ctx, message.ticket.payload, message.ticket.signature)
+            ticket = check_ticket(self.ctx, message.ticket.payload, message.ticket.signature)
+            if ticket.spec.get("kind") == JobKind.EXTRACT:  # rows, in one message: no protocol rounds
+                upload = await run_extract(self.ctx, ticket)
+                extract = pb.ExtractRows(rows=upload.rows, receipt=upload.receipt)
+                outbox.put_nowait(_from_node(message, extract=extract))
+                return
+            started, reply = await start_run(self.ctx, ticket)
             self.runs[message.run_id] = started
         elif kind == "secagg":
             run = self.runs.get(message.run_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter
@@ -32,10 +33,19 @@ class ContractProposal(BaseModel):
 
 @router.get("/offers")
 def offers(context: ContextDep, _principal: PrincipalDep) -> list[dict[str, Any]]:
-    return [
-        DatasetOffer.model_validate_json(row.offer_text).model_dump(mode="json")
-        for row in context.store.offers()
-    ]
+    """The catalogue: every offer, with its desensitized preview rows where its node made some."""
+    previews = context.store.offer_previews()
+    listed = []
+    for row in context.store.offers():
+        offer = DatasetOffer.model_validate_json(row.offer_text).model_dump(mode="json")
+        preview = previews.get(row.offer_id)
+        offer["preview"] = (
+            None
+            if preview is None
+            else {"rows": json.loads(preview.rows_text), "receipt": json.loads(preview.receipt_text)}
+        )
+        listed.append(offer)
+    return listed
 
 
 @router.post("/contracts", status_code=201)

@@ -26,15 +26,21 @@ class PublishOfferRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OFFER_JSON_FIELD_NUMBER: _builtins.int
+    PREVIEW_JSON_FIELD_NUMBER: _builtins.int
     offer_json: _builtins.str
+    preview_json: _builtins.str
+    """A few desensitized rows made by the node with the offer's extract terms, shown in the catalogue:
+    canonical JSON {"rows": [...], "receipt": {...}}; empty when the offer declares no extract terms.
+    """
     def __init__(
         self,
         *,
         offer_json: _builtins.str = ...,
+        preview_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer_json", b"offer_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer_json", b"offer_json", "preview_json", b"preview_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -487,6 +493,32 @@ class ToNode(_message.Message):
 Global___ToNode: _TypeAlias = ToNode  # noqa: Y015
 
 @_typing.final
+class ExtractRows(_message.Message):
+    """A node's desensitized extract, sent outside secure aggregation: its rows and its receipt, each as
+    canonical JSON; the coordinator scans the rows again before releasing anything.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    rows: _builtins.bytes
+    receipt: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        rows: _builtins.bytes = ...,
+        receipt: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["receipt", b"receipt", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtractRows: _TypeAlias = ExtractRows  # noqa: Y015
+
+@_typing.final
 class FromNode(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -494,12 +526,15 @@ class FromNode(_message.Message):
     RUN_ID_FIELD_NUMBER: _builtins.int
     SECAGG_FIELD_NUMBER: _builtins.int
     REFUSAL_FIELD_NUMBER: _builtins.int
+    EXTRACT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
     @_builtins.property
     def secagg(self) -> _secagg_pb2.SecAggClientMessage: ...
     @_builtins.property
     def refusal(self) -> Global___JobRefusal: ...
+    @_builtins.property
+    def extract(self) -> Global___ExtractRows: ...
     def __init__(
         self,
         *,
@@ -507,12 +542,13 @@ class FromNode(_message.Message):
         run_id: _builtins.str = ...,
         secagg: _secagg_pb2.SecAggClientMessage | None = ...,
         refusal: Global___JobRefusal | None = ...,
+        extract: Global___ExtractRows | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "refusal", b"refusal", "secagg", b"secagg"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "refusal", b"refusal", "secagg", b"secagg"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "job_id", b"job_id", "refusal", b"refusal", "run_id", b"run_id", "secagg", b"secagg"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "refusal", b"refusal", "run_id", b"run_id", "secagg", b"secagg"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal", "extract"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
