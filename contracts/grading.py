@@ -84,6 +84,7 @@ class FieldProposal(BaseModel):
 # end at the same place, the earlier row wins (单位能耗 is an intensity before it is a consumption).
 _TAG_KEYWORDS: Final = (
     ("energy_intensity", "单耗 单位能耗 吨钢能耗 energy_intensity specific_energy energy_per_unit kwh_per_t"),
+    ("power_factor", "功率因数 power_factor cos_phi cosphi"),
     ("energy_consumption", "能耗 电耗 耗电 用电量 电量 气耗 energy kwh power_consumption electricity fuel"),
     ("water_consumption", "用水 水耗 耗水 water"),
     ("emission", "排放 碳排 二氧化碳 emission emissions co2 nox so2 carbon"),
@@ -105,6 +106,7 @@ _TAG_KEYWORDS: Final = (
     ("process_step", "工序 工步 step stage"),
     ("equipment_type", "设备 机型 equipment machine device"),
     ("product_type", "产品 品种 product sku"),
+    ("inspection_result", "检验结果 检测结果 判定 结论 result verdict outcome pass_fail"),
     ("material_grade", "牌号 钢种 材质 钢号 grade alloy material"),
     ("timestamp", "时间 日期 时刻 ts time timestamp date datetime"),
     ("identifier", "批次 批号 编号 单号 订单 炉号 卷号 id batch lot order serial sn code no"),

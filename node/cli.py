@@ -244,16 +244,21 @@ def publish(
     delta: Annotated[float | None, typer.Option(help="The delta of the epsilon budget (1e-6).")] = None,
     valid_days: Annotated[float | None, typer.Option(help="Days the offer stays valid (365).")] = None,
     price: Annotated[str | None, typer.Option(help="Price in CNY (0).")] = None,
+    extract: Annotated[
+        Path | None,
+        typer.Option(help="Extract terms (TOML or JSON): rules, quasi-identifiers, k; overrides [extract]."),
+    ] = None,
     node_dir: NodeDirOpt = Path("."),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Publish a dataset offer: the public schema and the terms under which jobs may use it.
 
     Only a dataset whose files carry its declared columns and types (see `check`) and whose grades, tags
-    and other proposed values are confirmed in node.toml is published.
+    and other proposed values are confirmed in node.toml is published. With extract terms the offer
+    allows desensitized record-level extracts and is published with a preview of a few such rows.
     """
     from node.publishing import publish_offer
-    from node.terms import TermsFile, check_filters, offer_terms, read_terms
+    from node.terms import TermsFile, check_filters, offer_terms, read_extract_terms, read_terms
 
     options = {"purposes": purpose, "regions": region, "kinds": kind, "min_cohort": min_cohort,
                "max_jobs": max_jobs, "epsilon": epsilon, "min_rows": min_rows, "min_cell_rows": min_cell_rows,
@@ -265,13 +270,24 @@ def publish(
             from node.config import load_config
 
             check_filters(file.filters, load_config(node_dir / CONFIG_NAME).dataset(dataset).schema)
-        offer = publish_offer(
-            node_dir, dataset, offer_terms_, lambda text: err_console.print(f"[yellow]{text}")
+        extract_terms = read_extract_terms(extract) if extract is not None else file.extract
+        offer, preview = publish_offer(
+            node_dir,
+            dataset,
+            offer_terms_,
+            lambda text: err_console.print(f"[yellow]{text}"),
+            extract=extract_terms,
         )
     except Exception as exc:  # every refusal reaches the factory as one readable line
         err_console.print(f"[red]offer refused[/red] {exc}")
         raise typer.Exit(2) from None
-    print(json.dumps({"offer_id": offer.offer_id}) if as_json else f"published {offer.offer_id}")
+    if as_json:
+        shown = {"offer_id": offer.offer_id, "preview": preview.rows if preview is not None else None}
+        print(json.dumps(shown, ensure_ascii=False))
+        return
+    print(f"published {offer.offer_id}")
+    if preview is not None:
+        print(f"with a preview of {len(preview.rows)} desensitized rows (k = {preview.receipt.k})")
 
 
 @app.command()

@@ -25,6 +25,27 @@ option given overrides the file::
     temperature = 50                     # a number: filters cut only at multiples of 50
     timestamp = "day"                    # a timestamp: whole days ("day") or hours ("hour")
 
+    [extract]                            # only to allow record-level extracts (kind "extract")
+    k = 5                                # every released row shares its quasi-identifiers with k - 1 others
+    l = 2                                # and each such class holds 2 distinct values of `sensitive`
+    sensitive = "defect_rate_pct"
+    max_suppression = 0.05               # the share of rows that may be dropped whole to reach k
+    quasi_identifiers = [
+        { field = "line" },              # a category generalizes to "*" unless a hierarchy is given
+        { field = "throughput_t_per_h", hierarchy = { widths = [10, 50, 100] } },
+    ]
+    [extract.rules.fields]               # a released field needs a rule; fields without one never leave
+    line = { op = "keep" }
+    throughput_t_per_h = { op = "keep" }
+    defect_rate_pct = { op = "keep" }
+    ts = { op = "date_shift", entity_field = "heat_id", max_days = 30 }
+    energy_kwh_per_t = { op = "bucket", width = 10 }
+
+The ``[extract]`` table can also be its own file (``--extract FILE``, TOML or JSON). Rules are ``keep``,
+``mask``, ``pseudonym``, ``ff1``, ``generalize``, ``bucket``, ``date_shift`` and ``suppress``
+(``contracts.desensitize.rules``); only general-grade fields may carry one, and personal fields only one
+that removes their content.
+
 The node itself enforces filter granularity, from ``filter_step`` and ``filter_resolution`` in node.toml;
 ``[filters]`` states what the factory means to offer, and publishing refuses when node.toml says otherwise
 rather than publish one granularity and enforce another.
@@ -32,20 +53,24 @@ rather than publish one granularity and enforce another.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.extracts.terms import ExtractTerms
 from contracts.jobspec import JobKind
 from contracts.privacy import NoiseMode, PrivacyTerms
 from contracts.schema import DatasetSchema, FieldType
 from node.exceptions import ConfigError
 from node.offers import OfferTerms
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class _Budget(BaseModel):
@@ -79,20 +104,37 @@ class TermsFile(BaseModel):
     budget: _Budget = Field(default_factory=_Budget)
     minimums: _Minimums = Field(default_factory=_Minimums)
     filters: dict[str, float | Literal["day", "hour"]] = Field(default_factory=dict)
+    extract: ExtractTerms | None = None
 
 
 def read_terms(path: Path) -> TermsFile:
+    return _validated(TermsFile, _read_document(path, "terms file"), path)
+
+
+def read_extract_terms(path: Path) -> ExtractTerms:
+    """The extract terms of ``path``: the ``[extract]`` table of a terms file, as a file of its own."""
+    return _validated(ExtractTerms, _read_document(path, "extract terms file"), path)
+
+
+def _read_document(path: Path, what: str) -> Any:
+    """The TOML (or, for a ``.json`` file, JSON) document of ``path``; ``ConfigError`` saying why not."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read the terms file {path}: {exc.strerror or exc}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"the terms file {path} is not valid TOML: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
-        return TermsFile.model_validate(raw)
+        return json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        language = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise ConfigError(f"the {what} {path} is not valid {language}: {exc}") from exc
+
+
+def _validated(model: type[_Model], raw: Any, path: Path) -> _Model:
+    try:
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid terms file {path}: {problems}") from exc
+        raise ConfigError(f"invalid {path.name}: {problems}") from exc
 
 
 def offer_terms(file: TermsFile, options: dict[str, Any]) -> OfferTerms:

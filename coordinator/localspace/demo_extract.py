@@ -8,9 +8,6 @@ one extract job returns rows that are desensitized and k-anonymous, with a recei
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -81,20 +78,12 @@ def extract_scenario(space: LocalSpace, purpose: str) -> dict[str, Any]:
 
 
 def _publish(space: LocalSpace, index: int, purpose: str) -> str:
-    """``python -m node.preview publish``: the offer with extract terms, and its preview, from the node."""
+    """``dataspace-node publish --extract``: the offer with extract terms, and its preview, from the node."""
     factory = space.factories[index]
     terms = factory.directory / "extract_terms.json"
     terms.write_text(json.dumps(EXTRACT_TERMS), encoding="utf-8")
-    command = [
-        sys.executable, "-m", "node.preview", "publish", DATASET, "--dir", str(factory.directory),
-        "--purpose", purpose, "--extract", str(terms), "--kind", "mean", "--kind", "extract", "--json",
-    ]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=False, env={**os.environ, **space.extra_env}
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"publishing an extract offer failed: {done.stderr[-2000:]}")
-    return str(json.loads(done.stdout)["offer_id"])
+    kinds = ["--kind", "mean", "--kind", "extract"]
+    return space.publish(factory, "--purpose", purpose, "--extract", str(terms), *kinds, dataset=DATASET)
 
 
 def print_extract(report: dict[str, Any], console: Console) -> None:

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -180,21 +181,28 @@ class LocalSpace:
         )
         return self._enroll(Factory(index, pid, directory, data_file))
 
-    def add_factory_from_file(
-        self, index: int, data_file: Path, dataset: str, *, accept: str = "*", auto_approve: str | None = "*"
+    def add_factory_from_files(
+        self,
+        index: int,
+        files: Mapping[str, Path],
+        *,
+        accept: str = "*",
+        auto_approve: str | None = "*",
     ) -> Factory:
-        """Describe the factory's own file with ``dataspace-node init --data``, and enroll it (not started).
+        """Describe the factory's own files with ``dataspace-node init --data``; enroll it (not started).
 
-        The file should lie in the factory's directory (``factory_dir``), as the config names it relatively.
+        ``files`` maps dataset names to files, which should lie in the factory's directory (``factory_dir``)
+        as the config names them relatively; the factory's ``data_file`` is the first.
         """
         pid = factory_id(index)
         directory = self.factory_dir(index)
+        data = [arg for name, path in files.items() for arg in ("--data", f"{name}={path}")]
         self._node_cli(
             "init", str(directory), "--participant-id", pid, "--name", f"factory-{index + 1}",
-            "--data", f"{dataset}={data_file}", "--accept-buyer", accept,
+            *data, "--accept-buyer", accept,
             *(["--auto-approve", auto_approve] if auto_approve else []), "--force",
         )  # fmt: skip
-        return self._enroll(Factory(index, pid, directory, data_file))
+        return self._enroll(Factory(index, pid, directory, next(iter(files.values()))))
 
     def factory_dir(self, index: int) -> Path:
         return self.workdir / "factories" / f"factory-{index + 1}"

@@ -19,10 +19,9 @@ from contracts.desensitize import k_anonymity, l_diversity
 from contracts.extracts.terms import ExtractTerms
 from contracts.identity import make_participant_id
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.localspace.demo_extract import EXTRACT_TERMS, QUASI_IDENTIFIERS
 from coordinator.localspace.harness import LocalSpace
 from node.journal import Journal
-from node.offers import OfferTerms
-from node.preview import publish_offer_with_preview
 from tests.support.leaky_node import LEAK_ENV, PHONE
 
 from .conftest import ROWS, start_space
@@ -32,33 +31,8 @@ DATASET = "steel_production"
 PURPOSE = "quality_improvement"
 BUYER = make_participant_id("91110000MA01EXTB0")
 LEAKED_COLUMN = "cycle_time_min"
-QIS = ["line", "shift", "process_step", "throughput_t_per_h"]
-TERMS = ExtractTerms.model_validate(
-    {
-        "rules": {
-            "fields": {
-                "ts": {"op": "date_shift", "entity_field": "heat_id", "max_days": 30},
-                "line": {"op": "keep"},
-                "shift": {"op": "keep"},
-                "process_step": {"op": "keep"},
-                "throughput_t_per_h": {"op": "keep"},
-                "energy_kwh_per_t": {"op": "bucket", "width": 10},
-                "defect_rate_pct": {"op": "keep"},
-                "scrap_ratio": {"op": "keep"},
-                "cycle_time_min": {"op": "bucket", "width": 5},
-            }
-        },
-        "quasi_identifiers": [
-            {"field": "line"},
-            {"field": "shift"},
-            {"field": "process_step"},
-            {"field": "throughput_t_per_h", "hierarchy": {"widths": [10, 50, 100, 500]}},
-        ],
-        "k": 5,
-        "l": 2,
-        "sensitive": "defect_rate_pct",
-    }
-)
+QIS = QUASI_IDENTIFIERS
+TERMS = ExtractTerms.model_validate(EXTRACT_TERMS)  # the demo's, so the demo's release is tested
 COLUMNS = [*QIS, "ts", "energy_kwh_per_t", "defect_rate_pct", "scrap_ratio"]
 SPEC: dict[str, Any] = {
     "kind": "extract",
@@ -87,12 +61,13 @@ def extracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Extracts]:
         leaky = space.add_factory(3, ROWS)
         space.start_node(leaky, {LEAK_ENV: LEAKED_COLUMN}, module="tests.support.leaky_node")
         space.wait_for_nodes(4)
-        kinds = ("count", "mean", "extract")
+        terms = space.workdir / "extract_terms.json"
+        terms.write_text(TERMS.model_dump_json(), encoding="utf-8")
+        kinds = ["--kind", "count", "--kind", "mean", "--kind", "extract"]
         offers = [
-            publish_offer_with_preview(f.directory, DATASET, OfferTerms(purposes=(PURPOSE,), job_kinds=kinds),
-                                       TERMS)[0].offer_id
+            space.publish(f, "--purpose", PURPOSE, "--extract", str(terms), *kinds, dataset=DATASET)
             for f in space.factories
-        ]  # fmt: skip
+        ]
         with space.enroll_buyer(BUYER) as buyer:
             yield Extracts(space, offers, buyer)
     finally:

@@ -72,7 +72,7 @@ ENERGY_METER = {
     "timestamp": Declared("timestamp", tag="timestamp"),
     "meter_id": Declared("category", categories=METERS, tag="identifier"),
     "kwh": Declared("number", 20, 240, tag="energy_consumption"),
-    "power_factor": Declared("number", 0.80, 0.99, tag=None),  # the vocabulary has no tag for it
+    "power_factor": Declared("number", 0.80, 0.99, tag="power_factor"),
 }
 
 
@@ -100,7 +100,7 @@ QUALITY = {
     "inspector": Declared("text", personal=True, tag="person_name"),
     "batch_id": Declared("text", tag="identifier"),
     "defect_count": Declared("integer", 0, 12, tag="quantity"),
-    "result": Declared("category", categories=("fail", "pass"), tag=None),  # no tag in the vocabulary
+    "result": Declared("category", categories=("fail", "pass"), tag="inspection_result"),
 }
 
 

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from contracts.agreement import draft_contract
 from contracts.desensitize import MaskRule, RuleSet, SuppressRule
+from contracts.extracts.terms import ExtractTerms
 from contracts.identity import make_participant_id
 from contracts.offers import DatasetOffer, Grade
+from coordinator.localspace.demo_extract import EXTRACT_TERMS
 from node.cli import app
 from node.config import NodeConfig, load_config
 from node.contract_book import ContractBook, Decision
@@ -21,7 +23,7 @@ from node.contract_view import _release
 from node.exceptions import ConfigError
 from node.offers import OfferNotReady, OfferTerms, build_offer
 from node.publishing import prepare_offer
-from node.terms import TermsFile, check_filters, offer_terms, read_terms
+from node.terms import TermsFile, check_filters, offer_terms, read_extract_terms, read_terms
 
 from .tables import kiln_log, quality_inspection
 
@@ -113,14 +115,14 @@ def test_an_offer_carries_the_confirmed_tags_and_grades(tmp_path: Path) -> None:
         build_offer(config, "quality", OfferTerms(purposes=("research",)), NOW)
     assert runner.invoke(app, ["confirm", "quality", "--dir", str(tmp_path)]).exit_code == 0
     text = (tmp_path / "node.toml").read_text(encoding="utf-8")
-    tagged = 'categories = ["fail", "pass"]\ntag = "product_type"'  # the factory picks a tag
-    (tmp_path / "node.toml").write_text(
-        text.replace('categories = ["fail", "pass"]', tagged), encoding="utf-8"
-    )
+    assert text.count('tag = "inspection_result"') == 1  # proposed from the column's name
+    edited = text.replace('tag = "inspection_result"', 'tag = "product_type"')  # the factory knows better
+    (tmp_path / "node.toml").write_text(edited, encoding="utf-8")
     offer = prepare_offer(
         load_config(tmp_path / "node.toml"), "quality", OfferTerms(purposes=("research",)), NOW
     )
     assert offer.tags["inspector"] == "person_name" and offer.grades["inspector"] is Grade.IMPORTANT
+    assert offer.tags["result"] == "product_type"
     assert offer.excluded_fields == ("batch_id", "inspector")  # personal, and text
     assert offer.usable_fields() == ("inspected_at", "defect_count", "result")
 
@@ -204,6 +206,25 @@ def test_the_readme_terms_file_reads(tmp_path: Path) -> None:
     terms = offer_terms(read_terms(path), {})
     assert terms.purposes == ("energy_benchmarking", "quality_improvement") and terms.epsilon_budget == 2.0
     assert read_terms(path).filters == {"temperature": 50, "timestamp": "day"}
+
+
+def test_the_readme_extract_terms_read_as_a_table_and_as_their_own_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n[extract]\n", 1)[1].split("```", 1)[0]
+    terms_file = tmp_path / "terms.toml"
+    terms_file.write_text('purposes = ["research"]\n[extract]\n' + block, encoding="utf-8")
+    from_table = read_terms(terms_file).extract
+    assert from_table == ExtractTerms.model_validate(EXTRACT_TERMS)  # what the demo publishes
+    assert from_table is not None and from_table.max_suppression == 0.05
+    own = tmp_path / "extract.json"
+    own.write_text(from_table.model_dump_json(), encoding="utf-8")
+    assert read_extract_terms(own) == from_table
+    own.write_text('{"rules": {"fields": {"line": {"op": "scramble"}}}, "quasi_identifiers": []}')
+    with pytest.raises(ConfigError, match=r"invalid extract\.json: rules\.fields\.line"):
+        read_extract_terms(own)
+    own.write_text("{not json")
+    with pytest.raises(ConfigError, match="is not valid JSON"):
+        read_extract_terms(own)
 
 
 def test_a_file_unreadable_for_now_is_published_with_a_warning(tmp_path: Path) -> None:
