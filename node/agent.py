@@ -27,7 +27,7 @@ from node.handlers import Outbox
 from node.handlers.jobs import JobHandler
 from node.handlers.negotiation import NegotiationHandler
 from node.handlers.witnessing import WitnessingHandler
-from node.identity import NodeIdentity
+from node.identity import IDENTITY_DIR, NodeIdentity
 from node.job_runner import NodeContext
 from node.journal import Journal, NonceLedger
 from node.witness import Witness
@@ -193,13 +193,14 @@ async def run_agent(node_dir: Path) -> None:
         config=config,
         identity=identity,
         journal=Journal(node_dir / "journal.jsonl"),
-        nonces=NonceLedger(node_dir / "identity" / "nonces.txt"),
+        nonces=NonceLedger(node_dir / IDENTITY_DIR / "nonces.txt"),
         clock=utc_now,
         witness=Witness(
-            node_dir / "identity", identity.participant_id, NoteVerifier.from_key_string(identity.log_key)
+            node_dir / IDENTITY_DIR, identity.participant_id, NoteVerifier.from_key_string(identity.log_key)
         ),
         contracts=ContractBook(node_dir / "contracts"),
-        ledger=BudgetLedger(node_dir / "identity" / "budget.jsonl"),
+        ledger=BudgetLedger(node_dir / IDENTITY_DIR / "budget.jsonl"),
+        identity_dir=node_dir / IDENTITY_DIR,
     )
     datasets = usable_datasets(ctx)
     stop = asyncio.Event()

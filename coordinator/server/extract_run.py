@@ -8,10 +8,8 @@ if one node's rows hold what reads as personal data or a class below k (``coordi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-import time
 
 from contracts.agreement import Contract
 from contracts.exceptions import ContractsError
@@ -19,10 +17,10 @@ from contracts.extracts.release import NodeUpload
 from contracts.tickets import JobTicket
 from coordinator.server.job_run import JobRun, RunOutcome, wait_for_participants
 from coordinator.server.run_channel import TICKET_LIFETIME, RunChannel, RunFailed
-from coordinator.server.sessions import Disconnected
 from coordinator.services import contracting, extracts
 from coordinator.services.datasets import dataset_schema
 from proto.dataspace.v1 import node_service_pb2 as pb
+from protocols.exceptions import InvalidMessageError
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +70,12 @@ class ExtractRun(JobRun):
             channel.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
 
     async def _collect(self, channel: RunChannel) -> dict[str, NodeUpload]:
-        """Each node's first answer, an extract or a refusal; silent nodes are left out at the deadline."""
-        waiting, uploads = set(self.participants), {}
-        deadline = time.monotonic() + self.ctx.settings.round_timeout_s
-        while waiting and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                item = await asyncio.wait_for(channel.inbox.get(), remaining)
-            except TimeoutError:
-                break
-            if isinstance(item, Disconnected):
-                waiting.discard(item.participant_id)
-                continue
-            pid, message = item
-            channel.uploaded[pid] += message.ByteSize()
-            if pid not in waiting:
-                continue
-            waiting.discard(pid)
-            body = message.WhichOneof("body")
-            if body == "refusal":
-                channel.refusals[pid] = f"{message.refusal.code}: {message.refusal.message}"
-            elif body == "extract":
+        """Each node's extract; a refusal, another message or silence until the deadline leaves it out."""
+        uploads = {}
+        for pid, message in (await channel.first_answers(set(self.participants), "extract")).items():
+            if message.WhichOneof("body") == "extract":
                 uploads[pid] = NodeUpload(message.extract.rows, message.extract.receipt)
             else:
-                channel.refusals[pid] = f"malformed_message: node {pid} answered an extract with {body}"
-        if waiting:
-            log.info("run %s: no extract from %s", channel.run_id, sorted(waiting))
+                wrong = InvalidMessageError(f"it answered an extract with {message.WhichOneof('body')}")
+                channel.drop_malformed(pid, "extract", wrong)
         return uploads

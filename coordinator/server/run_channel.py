@@ -202,11 +202,25 @@ class RunChannel:
         raise AssertionError("the unmasking round returns the aggregate")
 
     async def collect(self, expected: set[str], message_type: type, name: str) -> list[tuple[str, Any]]:
-        """This round's messages from the expected nodes, until all answered, dropped or the deadline.
+        """This round's secure-aggregation messages from the expected nodes (see ``first_answers``).
 
-        A node's first message of the round counts: a refusal or a malformed message makes it a dropout.
+        A malformed message makes its node a dropout, as a refusal does.
         """
-        waiting, received = set(expected), []
+        received = []
+        for pid, message in (await self.first_answers(expected, name)).items():
+            try:
+                received.append((pid, _decode(message, pid, message_type)))
+            except InvalidMessageError as exc:
+                self.drop_malformed(pid, name, exc)
+        return received
+
+    async def first_answers(self, expected: set[str], name: str) -> dict[str, pb.FromNode]:
+        """Each expected node's first message, until all answered, dropped or the round's deadline passed.
+
+        A refusal is recorded in ``refusals`` and its node left out; later messages of a node that already
+        answered are counted in ``uploaded`` and otherwise ignored.
+        """
+        waiting, answers = set(expected), {}
         deadline = time.monotonic() + self.ctx.settings.round_timeout_s
         while waiting and (remaining := deadline - time.monotonic()) > 0:
             try:
@@ -220,18 +234,14 @@ class RunChannel:
             self.uploaded[pid] += message.ByteSize()
             if pid not in waiting:
                 continue
+            waiting.discard(pid)
             if message.WhichOneof("body") == "refusal":
                 self.refusals[pid] = f"{message.refusal.code}: {message.refusal.message}"
-                waiting.discard(pid)
-                continue
-            waiting.discard(pid)
-            try:
-                received.append((pid, _decode(message, pid, message_type)))
-            except InvalidMessageError as exc:
-                self.drop_malformed(pid, name, exc)
+            else:
+                answers[pid] = message
         if waiting:
             log.info("run %s: no %s message from %s", self.run_id, name, sorted(waiting))
-        return received
+        return answers
 
     def drop_malformed(self, pid: str, round_name: str, exc: Exception) -> None:
         """The node leaves the run as if it had disconnected here; the refusal reaches the audit log."""
