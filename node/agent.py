@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import grpc
 
@@ -22,7 +24,7 @@ from node.budget import BudgetLedger
 from node.config import DatasetConfig, load_config
 from node.contract_book import ContractBook
 from node.datacheck import offerable
-from node.exceptions import NoUsableDatasetError
+from node.exceptions import ConfigError, NoUsableDatasetError
 from node.handlers import Outbox
 from node.handlers.jobs import JobHandler
 from node.handlers.negotiation import NegotiationHandler
@@ -50,6 +52,10 @@ CHANNEL_OPTIONS = [
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+RECONNECT_MAX_ENV: Final = "DATASPACE_RECONNECT_MAX_S"
+DEFAULT_RECONNECT_MAX_S: Final = 30.0
 
 
 class Backoff:
@@ -82,12 +88,16 @@ def describe_rpc_error(error: grpc.aio.AioRpcError) -> str:
 
 class NodeAgent:
     def __init__(
-        self, ctx: NodeContext, heartbeat_s: float = 5.0, datasets: Sequence[DatasetConfig] | None = None
+        self,
+        ctx: NodeContext,
+        heartbeat_s: float = 5.0,
+        datasets: Sequence[DatasetConfig] | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.ctx = ctx
         self.heartbeat_s = heartbeat_s
         self.datasets = list(ctx.config.datasets if datasets is None else datasets)  # those the Hello offers
-        self.backoff = Backoff()
+        self.backoff = backoff or Backoff()
         self.jobs = JobHandler(ctx)
         self.negotiation = NegotiationHandler(ctx)
         # A kind without a handler (the coordinator's heartbeat) is ignored.
@@ -208,7 +218,24 @@ async def run_agent(node_dir: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("node %s dialling %s", identity.participant_id, identity.grpc_target)
-    await NodeAgent(ctx, datasets=datasets).run_forever(stop)
+    backoff = Backoff(maximum=reconnect_max_s(os.environ))
+    await NodeAgent(ctx, datasets=datasets, backoff=backoff).run_forever(stop)
+
+
+def reconnect_max_s(env: Mapping[str, str]) -> float:
+    """The longest wait between two dials, from ``DATASPACE_RECONNECT_MAX_S`` (30 s by default).
+
+    After a coordinator restart every node dials again within this long of it coming back; a site with
+    hundreds of nodes keeps it high so they do not all dial at once.
+    """
+    raw = env.get(RECONNECT_MAX_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_RECONNECT_MAX_S
+    except ValueError:
+        raise ConfigError(f"{RECONNECT_MAX_ENV} must be a number of seconds, not {raw!r}") from None
+    if not 0.5 <= value <= 3600:
+        raise ConfigError(f"{RECONNECT_MAX_ENV} must lie between 0.5 and 3600 seconds, not {raw}")
+    return value
 
 
 def usable_datasets(ctx: NodeContext) -> list[DatasetConfig]:

@@ -305,6 +305,7 @@ class LocalSpace:
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("DATASPACE_LOG_LEVEL", "INFO")
+        env.setdefault("DATASPACE_RECONNECT_MAX_S", "1")  # one machine: a restarted coordinator is found fast
         env.update(self.extra_env)
         env.update(extra or {})
         return env

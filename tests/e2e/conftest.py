@@ -12,9 +12,15 @@ from coordinator.localspace.harness import LocalSpace
 ROWS = 3000
 
 
-def start_space(workdir: Path, n_nodes: int, extra_env: dict[str, str] | None = None) -> LocalSpace:
+def start_space(
+    workdir: Path,
+    n_nodes: int,
+    extra_env: dict[str, str] | None = None,
+    coordinator_module: str = "coordinator",
+) -> LocalSpace:
     env = {"DATASPACE_ROUND_TIMEOUT_S": "20", "DATASPACE_PARTICIPANT_WAIT_S": "10", **(extra_env or {})}
     space = LocalSpace(workdir, extra_env=env)
+    space.coordinator_module = coordinator_module
     space.start_coordinator()
     for i in range(n_nodes):
         space.start_node(space.add_factory(i, ROWS))

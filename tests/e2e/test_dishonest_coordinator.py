@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from coordinator.localspace.harness import LocalSpace
 from node.journal import Journal
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import secagg_pb2 as spb
-from tests.support.rogue_coordinator import ROGUE_ENV, Rogue
+from tests.support.rogue_coordinator import ROGUE_FILE_ENV, Rogue
 
 from .conftest import start_space
 
@@ -32,8 +33,9 @@ MEAN_TEMP = {"kind": "mean", "dataset": "steel_production", "field": "furnace_te
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
     workdir = tmp_path_factory.mktemp("rogue")
-    env = {"DATASPACE_ROUND_TIMEOUT_S": "10", "DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire")}
-    local = start_space(workdir, 3, env)
+    env = {"DATASPACE_ROUND_TIMEOUT_S": "10", "DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire"),
+           ROGUE_FILE_ENV: str(workdir / "rogue.txt")}  # fmt: skip
+    local = start_space(workdir, 3, env, coordinator_module="tests.support.rogue_coordinator")
     try:
         yield local
     finally:
@@ -41,10 +43,8 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpace]:
 
 
 def _turn_rogue(space: LocalSpace, fault: Rogue) -> None:
-    space.coordinator_module = "tests.support.rogue_coordinator"
-    space.extra_env[ROGUE_ENV] = fault.value
-    space.restart_coordinator(crash=False)
-    space.wait_for_nodes(3)
+    """The coordinator deviates as ``fault`` says from its next use of the behaviour on."""
+    Path(space.extra_env[ROGUE_FILE_ENV]).write_text(fault.value, encoding="utf-8")
 
 
 def _contract(space: LocalSpace, buyer: GatewayClient, *publish: str) -> str:

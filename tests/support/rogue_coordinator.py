@@ -1,9 +1,10 @@
 """A deliberately dishonest coordinator: the real one, with one deviation from the protocol, for tests only.
 
 Run as ``python -m tests.support.rogue_coordinator <arguments of the coordinator CLI>`` with
-``DATASPACE_TEST_ROGUE`` naming a behaviour. Production processes never import this module: every
-deviation is a subclass of the run channel, or a check replaced, installed before the CLI starts.
-The nodes must notice each deviation on their own and refuse.
+``DATASPACE_TEST_ROGUE`` naming a behaviour, or ``DATASPACE_TEST_ROGUE_FILE`` naming a file that holds it
+(read at every use, so a test changes the behaviour without restarting the process). Production processes
+never import this module: every deviation is a subclass of the run channel, or a check replaced, installed
+before the CLI starts. The nodes must notice each deviation on their own and refuse.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import os
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,6 +32,7 @@ from coordinator.services import jobs
 from protocols.secagg.messages import KeyTable, PublicKeys, UnmaskRequest
 
 ROGUE_ENV = "DATASPACE_TEST_ROGUE"
+ROGUE_FILE_ENV = "DATASPACE_TEST_ROGUE_FILE"
 FAKE_PARTICIPANT = "91350100FAKEPARTY9"
 
 
@@ -50,7 +53,12 @@ class Rogue(StrEnum):
     REPLAY_REVOCATION = "replay_revocation"  # a real revocation of another contract, put into this one
 
 
-BEHAVIOUR = Rogue(os.environ.get(ROGUE_ENV, Rogue.HONEST))
+def behaviour() -> Rogue:
+    """The deviation in force now: the control file's, else the environment's, else none."""
+    control = os.environ.get(ROGUE_FILE_ENV)
+    if control and (path := Path(control)).exists():
+        return Rogue(path.read_text(encoding="utf-8").strip())
+    return Rogue(os.environ.get(ROGUE_ENV, Rogue.HONEST))
 
 
 class RogueChannel(RunChannel):
@@ -59,19 +67,20 @@ class RogueChannel(RunChannel):
     def sign(self, ticket: JobTicket) -> tuple[bytes, bytes]:
         ticket = self._tampered(ticket)
         key = self.ctx.keys.ticket_key
-        if BEHAVIOUR is Rogue.FORGE_TICKET:
+        if behaviour() is Rogue.FORGE_TICKET:
             key = Ed25519PrivateKey.generate()
         return sign_ticket(ticket, key)
 
     def relay(self, pid: str, message: serde.ServerMessage) -> None:
         victim = self.registrations and min(self.registrations)
-        if BEHAVIOUR is Rogue.SUBSTITUTE_KEY and isinstance(message, KeyTable) and pid != victim:
+        now = behaviour()
+        if now is Rogue.SUBSTITUTE_KEY and isinstance(message, KeyTable) and pid != victim:
             original = message.keys[victim]
             forged = PublicKeys(
                 _x25519_public(), _x25519_public(), original.seed_commitment, original.signature
             )
             message = KeyTable({**message.keys, victim: forged})
-        if BEHAVIOUR is Rogue.SPLIT_SURVIVORS and isinstance(message, UnmaskRequest):
+        if now is Rogue.SPLIT_SURVIVORS and isinstance(message, UnmaskRequest):
             others = [u for u in message.survivors if u != victim]
             if pid in others[len(others) // 2 :]:  # the later half is told the victim dropped out
                 survivors = tuple(u for u in message.survivors if u != victim)
@@ -80,7 +89,7 @@ class RogueChannel(RunChannel):
 
     def _tampered(self, ticket: JobTicket) -> JobTicket:
         contract = ticket.contract
-        match BEHAVIOUR:
+        match behaviour():
             case Rogue.REPLAY_TICKET:
                 return ticket.model_copy(update={"nonce": "replayed-nonce"})
             case Rogue.EXPIRED_TICKET:
@@ -151,12 +160,23 @@ def _x25519_public() -> bytes:
 
 
 def install() -> None:
-    """Put the deviation in place: the run channel everywhere it is made, and the skipped checks."""
+    """Put the deviation in place: the run channel everywhere it is made, and the checks it skips."""
     job_run.RunChannel = RogueChannel  # type: ignore[misc]
     diagnostics.RunChannel = RogueChannel  # type: ignore[misc]
-    if BEHAVIOUR in (Rogue.SKIP_POLICY, Rogue.IGNORE_REVOCATION):
-        jobs._enforce = lambda *args: None  # type: ignore[assignment]
-        JobRun._check_contract_now = lambda self, contract: None  # type: ignore[method-assign]
+    enforce, check_now = jobs._enforce, JobRun._check_contract_now
+
+    def skipping_enforce(*args: Any) -> Any:
+        return None if behaviour() in _SKIPS_CHECKS else enforce(*args)
+
+    def skipping_check_now(self: JobRun, contract: Contract) -> None:
+        if behaviour() not in _SKIPS_CHECKS:
+            check_now(self, contract)
+
+    jobs._enforce = skipping_enforce  # type: ignore[assignment]
+    JobRun._check_contract_now = skipping_check_now  # type: ignore[method-assign]
+
+
+_SKIPS_CHECKS = (Rogue.SKIP_POLICY, Rogue.IGNORE_REVOCATION)
 
 
 if __name__ == "__main__":
