@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/secagg.py
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/output_privacy.py
+	$(BIN)/python bench/he_psi.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
