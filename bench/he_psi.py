@@ -48,29 +48,34 @@ def openmined_python(install: bool) -> str | None:
 
 
 def print_he(rows: list[dict[str, Any]]) -> None:
-    ckks, paillier, ratio = rows
+    *schemes, ratio = rows
     print("\nAggregation of 1,000 values from 5 parties (median seconds)")
-    print(f"{'scheme':<16}{'total':>10}{'encrypt':>10}{'add':>10}{'decrypt':>10}{'bytes/party':>14}")
-    for row in (ckks, paillier):
+    print(
+        f"{'scheme':<16}{'total':>10}{'encrypt':>10}{'add':>10}{'decrypt':>10}{'bytes/party':>14}"
+        f"{'max error':>11}"
+    )
+    for row in schemes:
         print(
             f"{row['params']:<16}{row['total_s']:>10.4f}{row['encrypt_s']:>10.4f}{row['aggregate_s']:>10.4f}"
-            f"{row['decrypt_s']:>10.4f}{row['bytes_per_party']:>14,.0f}"
+            f"{row['decrypt_s']:>10.4f}{row['bytes_per_party']:>14,.0f}{row['max_abs_error']:>11.1e}"
         )
     verdict = "meets" if ratio["total_s"] >= HE_TARGET else "misses"
-    print(f"Paillier / CKKS: {ratio['total_s']:.0f}× in total ({verdict} the {HE_TARGET:.0f}× target)")
+    print(f"{ratio['scheme']}: {ratio['total_s']:.0f}× in total ({verdict} the {HE_TARGET:.0f}× target)")
 
 
 def print_psi(rows: list[dict[str, Any]]) -> None:
     *impls, summary = rows
     print(f"\nPSI cardinality, {summary['size']:,} × {summary['size']:,} keys")
-    print(f"{'implementation':<44}{'median s':>10}{'items/s':>12}{'wire bytes':>14}{'correct':>9}")
+    print(
+        f"{'implementation':<44}{'threads':>8}{'median s':>10}{'items/s':>12}{'wire bytes':>14}{'correct':>9}"
+    )
     for row in impls:
         if not row["available"]:
             print(f"{row['impl']:<44}  not measured: {row['reason']}")
             continue
         print(
-            f"{row['impl']:<44}{row['seconds_median']:>10.3f}{row['items_per_second']:>12,}"
-            f"{row['wire_bytes']:>14,}{row['correct']!s:>9}"
+            f"{row['impl']:<44}{row.get('threads', '?')!s:>8}{row['seconds_median']:>10.3f}"
+            f"{row['items_per_second']:>12,}{row['wire_bytes']:>14,}{row['correct']!s:>9}"
         )
     wire = "meets" if summary["meets_wire_target"] else "misses"
     print(f"wire: {summary['wire_bytes']:,} bytes ({wire} the 1 MB target)")

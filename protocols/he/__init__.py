@@ -12,7 +12,16 @@ from protocols.he.expansion import LinearModel, expand, score_range, sensitivity
 from protocols.he.keys import KeyOwner
 from protocols.he.masking import add_masks, mask_vector, pairwise_masks
 from protocols.he.monomials import FeatureBounds, exponents, monomial_count, monomial_sums
-from protocols.he.params import BFV_8192, CKKS_8192, CKKS_16384, BFVParams, CKKSParams, HEParams, by_name
+from protocols.he.params import (
+    BFV_8192,
+    CKKS_4096_SUM,
+    CKKS_8192,
+    CKKS_16384,
+    BFVParams,
+    CKKSParams,
+    HEParams,
+    by_name,
+)
 from protocols.he.polynomials import ScorePolynomial, identity, logistic, smooth_step, square
 from protocols.he.scoring import (
     aggregate_scores,
@@ -26,6 +35,7 @@ from protocols.he.scoring import (
 
 __all__ = [
     "BFV_8192",
+    "CKKS_4096_SUM",
     "CKKS_8192",
     "CKKS_16384",
     "BFVParams",

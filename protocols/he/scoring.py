@@ -45,8 +45,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def _ckks(params: HEParams) -> CKKSParams:
-    if not isinstance(params, CKKSParams):
-        raise ValueError(f"scoring runs on CKKS, not {params.name}")
+    if not isinstance(params, CKKSParams) or not params.can_score:
+        raise ValueError(f"scoring runs on a CKKS set with a level to spend, not {params.name}")
     return params
 
 

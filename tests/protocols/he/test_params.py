@@ -9,6 +9,7 @@ import tenseal.sealapi as sealapi
 
 from protocols.he import (
     BFV_8192,
+    CKKS_4096_SUM,
     CKKS_8192,
     CKKS_16384,
     CiphertextSpec,
@@ -112,6 +113,20 @@ def test_ckks_16384_fresh_error_within_documented_bound() -> None:
 def test_ckks_16384_dot_error_within_documented_bound() -> None:
     owner = KeyOwner(CKKS_16384, galois_keys=True, n_threads=2)  # ~326 MB of Galois keys, ~15 s
     assert _worst_dot_error(owner.public, owner, np.random.default_rng(4)) <= CKKS_16384.dot_rel_error
+
+
+def test_the_aggregation_set_sums_within_its_bound_and_cannot_score() -> None:
+    owner = KeyOwner(CKKS_4096_SUM)
+    rng = np.random.default_rng(6)
+    spec = CiphertextSpec.fresh(CKKS_4096_SUM, CKKS_4096_SUM.slot_count)
+    for magnitude in (1.0, 1e4, 2.0**28 / 5):  # five parties' values whose sum stays below 2^28
+        parties = [rng.uniform(-magnitude, magnitude, CKKS_4096_SUM.slot_count) for _ in range(5)]
+        total = aggregate(owner.public, [encrypt(owner.public, v) for v in parties], spec)
+        error = np.abs(owner.decrypt(total, spec) - np.sum(parties, axis=0))
+        assert error.max() <= CKKS_4096_SUM.fresh_abs_error
+    assert not CKKS_4096_SUM.can_score and CKKS_8192.can_score
+    with pytest.raises(ValueError, match="level to spend"):
+        encrypt_query(owner.public, np.ones(3))
 
 
 def test_bfv_sums_are_exact(bfv_public: PublicContext, bfv_owner: KeyOwner) -> None:
