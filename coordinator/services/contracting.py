@@ -215,6 +215,7 @@ def notify_providers(ctx: CoordinatorContext, contract: Contract) -> None:
         ctx.sessions.send(provider, notice)
 
 
-def contracts_of(ctx: CoordinatorContext, participant: str) -> list[Contract]:
+def contracts_of(ctx: CoordinatorContext, participant: str, *, operator: bool = False) -> list[Contract]:
+    """The contracts ``participant`` is a party to; every contract for the operator, who countersigns all."""
     every = (Contract.model_validate_json(row.contract_text) for row in ctx.store.contracts())
-    return [contract for contract in every if participant in contract.parties]
+    return [contract for contract in every if operator or participant in contract.parties]

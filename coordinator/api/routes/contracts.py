@@ -56,7 +56,11 @@ def propose(body: ContractProposal, context: ContextDep, buyer: BuyerDep) -> dic
 
 @router.get("/contracts")
 def list_contracts(context: ContextDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    return [c.model_dump(mode="json") for c in contracting.contracts_of(context, principal.participant_id)]
+    """The caller's contracts: those it is a party to, or every contract for the operator."""
+    mine = contracting.contracts_of(
+        context, principal.participant_id, operator=principal.role is Role.OPERATOR
+    )
+    return [c.model_dump(mode="json") for c in mine]
 
 
 @router.get("/contracts/{contract_id}")
