@@ -24,7 +24,7 @@ from node.budget import BudgetLedger
 from node.config import DatasetConfig, load_config
 from node.contract_book import ContractBook
 from node.datacheck import offerable
-from node.exceptions import ConfigError, NoUsableDatasetError
+from node.exceptions import CertificateRefusedError, ConfigError, NoUsableDatasetError
 from node.handlers import Outbox
 from node.handlers.jobs import JobHandler
 from node.handlers.negotiation import NegotiationHandler
@@ -109,13 +109,19 @@ class NodeAgent:
         }
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Hold a session, dialling again after each loss; raise ``CertificateRefusedError`` when futile."""
         while not stop.is_set():
             try:
                 await self._session(stop)
             except grpc.aio.AioRpcError as error:
                 message = describe_rpc_error(error)
-                log.warning("connection to coordinator lost: %s", message)
                 self.ctx.journal.record(self.ctx.clock(), "disconnected", reason=message)
+                if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                    raise CertificateRefusedError(
+                        f"the coordinator refuses this node's certificate ({error.details()}); enroll again "
+                        "with a new token from the operator: dataspace-node enroll --dir DIR --token T"
+                    ) from None
+                log.warning("connection to coordinator lost: %s", message)
             except Exception as error:  # a fault of one session ends that session, never the node
                 log.exception("session with the coordinator failed")
                 self.ctx.journal.record(

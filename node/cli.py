@@ -12,7 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from node.exceptions import ConfigError, DataError, EnrollmentError, NoUsableDatasetError
+from node.exceptions import (
+    CertificateRefusedError,
+    ConfigError,
+    DataError,
+    EnrollmentError,
+    NoUsableDatasetError,
+)
 
 app = typer.Typer(help="Run a factory node of the industrial data space.", no_args_is_help=True)
 console = Console()
@@ -170,7 +176,8 @@ def run(node_dir: NodeDirOpt = Path(".")) -> None:
     """Dial out to the coordinator and take part in jobs until stopped (Ctrl-C).
 
     At start every dataset is checked as `check` does; one whose files are not usable is not offered, and
-    when none is usable the node does not start (exit 2).
+    when none is usable the node does not start (exit 2). A node whose certificate the coordinator refuses
+    (revoked or superseded) stops with exit 3: only a new enrollment helps.
     """
     from node.agent import run_agent
 
@@ -182,6 +189,9 @@ def run(node_dir: NodeDirOpt = Path(".")) -> None:
     except (ConfigError, EnrollmentError, NoUsableDatasetError) as exc:
         err_console.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
+    except CertificateRefusedError as exc:
+        err_console.print(f"[red]stopped[/red] {exc}")
+        raise typer.Exit(3) from None
 
 
 @app.command()

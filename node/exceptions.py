@@ -71,6 +71,13 @@ class EnrollmentError(NodeError):
     """Enrollment was refused or the coordinator's identity did not check out."""
 
 
+class CertificateRefusedError(NodeError):
+    """The coordinator refuses this node's certificate (revoked, superseded, or not a factory's).
+
+    Dialling again cannot help; only enrolling again with a new token does.
+    """
+
+
 class JobRefused(NodeError):
     """The node declines a job; ``code`` and the message go back to the coordinator, ``detail`` stays home."""
 

@@ -148,6 +148,10 @@ class NodeService(pb_grpc.NodeServiceServicer):
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, f"{participant_id} is not an enrolled factory"
             )
+        elif participant.certificate_serial is None:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, "this certificate was revoked by the operator"
+            )
         elif participant.certificate_serial != serial:
             await context.abort(
                 grpc.StatusCode.PERMISSION_DENIED, "this certificate was superseded by a newer enrollment"
