@@ -138,7 +138,10 @@ def verify_remote(
         report = verify_fetched(
             remote_entries(client), notes, verifier, known, list(trusted), min_cosignatures=wanted
         )
-    summary = f"{report.size} entries, {report.checkpoints} signed checkpoints ({report.cosigned} cosigned)"
+    summary = f"{report.size} entries, {report.checkpoints} signed checkpoints"
+    if not known:  # cosignatures by keys the gateway names would prove nothing: say so, do not count them
+        return summary + "; cosignatures not checked (give --witness KEY for each witness node you trust)"
+    summary += f" ({report.cosigned} cosigned by the {len(known)} witness key(s) given)"
     if report.newest_cosigners:
         summary += f"; the newest cosigned by {', '.join(report.newest_cosigners)}"
     return summary
