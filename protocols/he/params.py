@@ -46,8 +46,23 @@ def _check_chain(name: str, degree: int, bit_sizes: tuple[int, ...]) -> None:
         raise ValueError(f"{name}: SEAL primes must have 20 to 60 bits, got {bit_sizes}")
 
 
+class _ModulusChain:
+    """What both schemes derive from their coefficient modulus chain (the last prime is the special one)."""
+
+    coeff_mod_bit_sizes: tuple[int, ...]
+
+    @property
+    def data_primes(self) -> int:
+        """How many primes a fresh ciphertext carries (all but the special prime)."""
+        return len(self.coeff_mod_bit_sizes) - 1
+
+    @property
+    def log_q(self) -> int:
+        return sum(self.coeff_mod_bit_sizes)
+
+
 @dataclass(frozen=True)
-class CKKSParams:
+class CKKSParams(_ModulusChain):
     """A CKKS parameter set. The last prime of the chain is SEAL's special (key-switching) prime."""
 
     name: str
@@ -85,18 +100,9 @@ class CKKSParams:
     def scale(self) -> float:
         return float(2**self.scale_bits)
 
-    @property
-    def data_primes(self) -> int:
-        """How many primes a fresh ciphertext carries (all but the special prime)."""
-        return len(self.coeff_mod_bit_sizes) - 1
-
-    @property
-    def log_q(self) -> int:
-        return sum(self.coeff_mod_bit_sizes)
-
 
 @dataclass(frozen=True)
-class BFVParams:
+class BFVParams(_ModulusChain):
     """A BFV parameter set with a batching plaintext modulus (prime, 1 mod 2N): N integer slots mod t."""
 
     name: str
@@ -118,14 +124,6 @@ class BFVParams:
     @property
     def slot_count(self) -> int:
         return self.poly_modulus_degree
-
-    @property
-    def data_primes(self) -> int:
-        return len(self.coeff_mod_bit_sizes) - 1
-
-    @property
-    def log_q(self) -> int:
-        return sum(self.coeff_mod_bit_sizes)
 
     @property
     def max_abs_sum(self) -> int:
