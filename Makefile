@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow fuzz lint proto check-proto bench install clean
+.PHONY: demo test test-slow fuzz lint proto check-proto bench install browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium for the browser test of the offline API docs (Playwright drives it; nothing is downloaded).
+browser:
+	@command -v chromium >/dev/null || apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium) \
+		|| echo "install Debian's chromium package for the browser test of /docs"
+
 demo: $(STAMP)
 	$(BIN)/dataspace demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 # The long schemathesis profile against every endpoint and role (the quick one runs in `make test`).

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi_offline import FastAPIOffline
 from starlette.requests import Request
 from starlette.types import Scope
 
 from coordinator.api.deps import check_query
 from coordinator.api.errors import ERROR_RESPONSES, install_error_handlers
-from coordinator.api.middleware import BodyLimitMiddleware, ErrorBoundaryMiddleware
+from coordinator.api.middleware import (
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    LocalAssetsPolicyMiddleware,
+)
 from coordinator.api.refusals import audit_refusal
 from coordinator.api.routes import audit, contracts, diagnostics, enrollment, health, jobs, nodes
 from coordinator.context import CoordinatorContext
 
 
 def create_app(context: CoordinatorContext) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets packaged with fastapi-offline, not a CDN: /docs must work in a
+    # plant without internet access.
+    app = FastAPIOffline(
         title="industrial-dataspace gateway",
         version="1",
         description="Enrollment, datasets and joint-analysis jobs of the trusted industrial data space.",
@@ -26,7 +33,7 @@ def create_app(context: CoordinatorContext) -> FastAPI:
     install_error_handlers(app)
     for module in (health, enrollment, nodes, contracts, jobs, diagnostics, audit):
         app.include_router(module.router, responses=ERROR_RESPONSES)
-    # Added innermost first: the error boundary wraps the body limit, which wraps the routes.
+    # Added innermost first: the error boundary wraps the docs policy and the body limit, then the routes.
     settings = context.settings
     app.add_middleware(
         BodyLimitMiddleware,
@@ -34,6 +41,7 @@ def create_app(context: CoordinatorContext) -> FastAPI:
         read_timeout_s=settings.request_read_timeout_s,
         on_declared_too_large=_audit_too_large,
     )
+    app.add_middleware(LocalAssetsPolicyMiddleware, paths=frozenset({"/docs", "/redoc"}))
     app.add_middleware(ErrorBoundaryMiddleware)
     return app
 

@@ -1,6 +1,6 @@
-"""ASGI middleware of the gateway: a cap on request bodies, and one boundary that turns any error into a 500.
+"""ASGI middleware of the gateway: a body cap, an error boundary, and a policy for the documentation pages.
 
-Both are plain ASGI so they see the body as it streams in. A declared Content-Length past the cap is
+All are plain ASGI so they see the body as it streams in. A declared Content-Length past the cap is
 refused before a byte is read, a body without one (or lying) is cut off at the first chunk past it, and a
 body still arriving after the read deadline is refused with 408, so a slow client cannot hold a request.
 The error boundary answers a JSON 500 itself instead of letting the exception reach the server: uvicorn
@@ -130,6 +130,35 @@ class ErrorBoundaryMiddleware:
             if started:
                 raise  # half a response is on the wire: only closing the connection can end it
             await send_error(send, 500, "internal_error", "the coordinator failed to answer this request")
+
+
+class LocalAssetsPolicyMiddleware:
+    """Adds a Content-Security-Policy to the responses of ``paths``: they may load only what we serve.
+
+    ReDoc would otherwise fetch its logo from its vendor's CDN. Inline scripts and styles are how FastAPI
+    writes both documentation pages; ReDoc's search runs in a blob worker.
+    """
+
+    POLICY = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'"
+    )
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+        self.app, self.paths = app, paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"content-security-policy", self.POLICY.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
 
 
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
