@@ -74,6 +74,20 @@ TRANSITIONS: Final[Mapping[tuple[Stage, Event], Transition]] = MappingProxyType(
 )
 
 
+# What a contract in each stage waits for, said when an event comes too early or too late.
+AWAITING: Final[Mapping[Stage, str]] = MappingProxyType(
+    {
+        Stage.REQUESTED: "every provider's offer (each factory approves by its rules or by hand)",
+        Stage.OFFERED: "the buyer's agreement",
+        Stage.AGREED: "every party's signature over the terms",
+        Stage.VERIFIED: "the operator's countersignature",
+        Stage.FINALIZED: "nothing: it is in force, and can only be revoked",
+        Stage.TERMINATED: "nothing: it was terminated",
+        Stage.REVOKED: "nothing: it was revoked",
+    }
+)
+
+
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -188,7 +202,10 @@ def fire(state: Negotiation, event: Event, actor: str, now: datetime) -> Negotia
 def _authorise(state: Negotiation, event: Event, actor: str) -> Transition:
     rule = TRANSITIONS.get((state.stage, event))
     if rule is None:
-        raise _illegal(state, event, actor, f"{event} is not allowed in state {state.stage}")
+        message = (
+            f"{event} is not allowed in state {state.stage}; the contract awaits {AWAITING[state.stage]}"
+        )
+        raise _illegal(state, event, actor, message)
     role = state.role_of(actor)
     if role not in rule.actors:
         who = f"a {role}" if role else "someone outside the contract"

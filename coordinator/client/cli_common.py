@@ -87,13 +87,17 @@ def show(
     *,
     ca: Path | None = None,
     insecure_http: bool = False,
+    contract_id: str | None = None,
 ) -> None:
-    """Call the gateway and print the answer; a refusal prints its code and exits 2."""
+    """Call the gateway and print the answer; a refusal prints its code and exits 2.
+
+    A refused move on ``contract_id`` also prints the command that moves the contract on.
+    """
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
             emit(call(client), as_json)
         except GatewayError as error:
-            raise fail(error) from None
+            raise fail(error, contract_id) from None
         except httpx.TransportError as error:  # unreachable, or its certificate is not the operator CA's
             err_console.print(
                 f"[red]error[/red] cannot talk to the gateway at {client.http.base_url}: {error}"
@@ -101,8 +105,19 @@ def show(
             raise typer.Exit(2) from None
 
 
-def fail(error: GatewayError) -> typer.Exit:
+# The command that moves a contract out of a stage, for the hint after an illegal transition.
+_NEXT_COMMAND = {
+    "OFFERED": "dataspace contract agree {id}",
+    "AGREED": "dataspace contract sign {id} --key-file buyer.key",
+    "REQUESTED": "dataspace contract status {id}   # until every factory has offered",
+}
+
+
+def fail(error: GatewayError, contract_id: str | None = None) -> typer.Exit:
     err_console.print(f"[red]error[/red] {error.code}: {error.message}")
     if error.details:
         err_console.print_json(data=error.details)
+    stage = str(error.details.get("current_state", "")) if error.details else ""
+    if error.code == "illegal_transition" and contract_id and stage in _NEXT_COMMAND:
+        err_console.print(f"next: {_NEXT_COMMAND[stage].format(id=contract_id)}", highlight=False)
     return typer.Exit(2)

@@ -97,7 +97,7 @@ def contract_sign(
         client.participant_id, client.signing_key = participant_id, key
         return client.sign_contract(contract_id)
 
-    show(url, token, data_dir, as_json, sign, ca=ca, insecure_http=insecure_http)
+    show(url, token, data_dir, as_json, sign, ca=ca, insecure_http=insecure_http, contract_id=contract_id)
 
 
 def _contract_move(move: str, doc: str) -> Callable[..., None]:
@@ -120,6 +120,7 @@ def _contract_move(move: str, doc: str) -> Callable[..., None]:
             lambda c: c.contract_move(contract_id, move),
             ca=ca,
             insecure_http=insecure_http,
+            contract_id=contract_id,
         )
 
     command.__doc__ = doc
@@ -153,7 +154,7 @@ def _contract_end(move: str, doc: str) -> Callable[..., None]:
             client.participant_id, client.signing_key = participant_id, key
             return client.contract_move(contract_id, move)
 
-        show(url, token, data_dir, as_json, end, ca=ca, insecure_http=insecure_http)
+        show(url, token, data_dir, as_json, end, ca=ca, insecure_http=insecure_http, contract_id=contract_id)
 
     command.__doc__ = doc
     return command

@@ -101,6 +101,25 @@ def test_transition_table(stage: Stage, event: Event, actor: str) -> None:
     assert caught.value.to_dict()["details"]["current_state"] == stage.value
 
 
+@pytest.mark.parametrize(
+    ("stage", "awaited"),
+    [
+        (Stage.REQUESTED, "every provider's offer"),
+        (Stage.OFFERED, "the buyer's agreement"),
+        (Stage.AGREED, "every party's signature"),
+        (Stage.VERIFIED, "the operator's countersignature"),
+        (Stage.FINALIZED, "can only be revoked"),
+    ],
+)
+def test_an_event_too_early_or_too_late_says_what_the_contract_awaits(stage: Stage, awaited: str) -> None:
+    event = Event.AGREE if stage is not Stage.OFFERED else Event.SIGN
+    with pytest.raises(
+        IllegalTransitionError, match=f"not allowed in state {stage}; the contract awaits"
+    ) as caught:
+        fire(reach(stage), event, ACTORS["buyer"], NOW)
+    assert awaited in str(caught.value)
+
+
 def test_the_table_in_the_code_matches_the_one_written_here() -> None:
     roles = {"buyer": "buyer", "p1": "provider", "p2": "provider", "operator": "operator"}
     written = {key: {roles[a] for a in actors} for key, actors in LEGAL.items()}
