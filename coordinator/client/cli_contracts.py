@@ -79,7 +79,9 @@ def contract_status(
 @contract_app.command("sign")
 def contract_sign(
     contract_id: str,
-    participant_id: Annotated[str, typer.Option(help="Your participant id (USCC).")],
+    participant_id: Annotated[
+        str | None, typer.Option(help="Your participant id (USCC); by default the one your token carries.")
+    ] = None,
     key_file: KeyFileOpt = Path("dataspace-buyer.key"),
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -94,7 +96,8 @@ def contract_sign(
     key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
 
     def sign(client: GatewayClient) -> Any:
-        client.participant_id, client.signing_key = participant_id, key
+        client.participant_id = participant_id or str(client.me()["participant_id"])
+        client.signing_key = key
         return client.sign_contract(contract_id)
 
     show(url, token, data_dir, as_json, sign, ca=ca, insecure_http=insecure_http, contract_id=contract_id)

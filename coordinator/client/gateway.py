@@ -197,6 +197,11 @@ class GatewayClient:
     def audit_checkpoints(self) -> list[str]:
         return list(self._call("GET", "/api/v1/audit/checkpoints")["notes"])
 
+    def me(self) -> dict[str, Any]:
+        """The participant id and role the token speaks for."""
+        result: dict[str, Any] = self._call("GET", "/api/v1/me")
+        return result
+
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
         body = {"contract_id": self.contract_id, **spec} if self.contract_id else spec
         result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=body)

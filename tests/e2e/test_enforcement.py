@@ -201,10 +201,8 @@ def test_buyer_works_from_the_command_line(space: LocalSpace, tmp_path: Path) ->
     _dataspace(
         space,
         "contract",
-        "sign",
+        "sign",  # as the participant the token speaks for, as the README shows
         contract_id,
-        "--participant-id",
-        buyer_id,
         "--key-file",
         str(key_file),
         *auth,

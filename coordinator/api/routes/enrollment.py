@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from contracts.canonical import PRINTABLE_PATTERN, SafeId
 from contracts.identity import Role
-from coordinator.api.deps import ContextDep, IdPath, OperatorDep
+from coordinator.api.deps import ContextDep, IdPath, OperatorDep, PrincipalDep
 from coordinator.exceptions import CoordinatorError, mark_audited
 from coordinator.identity import enrollment
 
@@ -125,3 +125,14 @@ def revoke_certificate(
     if session is not None and context.loop is not None:
         context.loop.call_soon_threadsafe(session.close)
     return {"participant_id": participant_id, "revoked_serial": serial}
+
+
+class Identity(BaseModel):
+    participant_id: str = Field(description="The participant id (unified social credit code) of the token")
+    role: Role
+
+
+@router.get("/me")
+def who_am_i(principal: PrincipalDep) -> Identity:
+    """Whom the bearer token speaks for: clients learn their participant id here instead of asking for it."""
+    return Identity(participant_id=principal.participant_id, role=principal.role)
