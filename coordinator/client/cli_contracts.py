@@ -19,6 +19,7 @@ from coordinator.client.cli_common import (
     UrlOpt,
     client_for,
     emit,
+    err_console,
     fail,
     show,
 )
@@ -182,7 +183,13 @@ def job_submit(
     epsilon: Annotated[
         float | None, typer.Option(help="The share of the contract's epsilon budget this job spends.")
     ] = None,
+    purpose: Annotated[
+        str | None, typer.Option(help="Why this job runs (one the contract allows); default: the contract's.")
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Wait for the job to finish and print its result.")] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --wait: give up waiting after this many s.")
+    ] = 600,
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -196,15 +203,27 @@ def job_submit(
         spec["contract_id"] = contract
     if epsilon is not None:
         spec["epsilon"] = epsilon
+    if purpose is not None:
+        spec["purpose"] = purpose
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
             job = client.submit_job(spec)
             if wait:
-                job = client.wait(job["id"])
+                with err_console.status(f"job {job['id']} {job['state']}") as status:
+
+                    def progress(seen: dict[str, Any], waited: float) -> None:
+                        status.update(f"job {seen['id']} {seen['state']} ({waited:.0f} s)")
+
+                    job = client.wait(job["id"], timeout=timeout, progress=progress)
                 if job["state"] == "SUCCEEDED":
                     job["result"] = client.result(job["id"])["result"]
         except GatewayError as error:
             raise fail(error) from None
+        except TimeoutError as error:
+            err_console.print(
+                f"[yellow]still waiting[/yellow] {error}; `dataspace job status ID` shows it later"
+            )
+            raise typer.Exit(3) from None
     emit(job, as_json)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -233,14 +234,27 @@ class GatewayClient:
         result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}/result")
         return result
 
-    def wait(self, job_id: str, *, timeout: float = 300.0, poll: float = 0.2) -> dict[str, Any]:
-        """Poll until the job reaches a terminal state; return its final status."""
-        deadline = time.monotonic() + timeout
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 300.0,
+        poll: float = 0.2,
+        progress: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job reaches a terminal state; return its final status.
+
+        ``progress`` is called with each status read and the seconds waited so far.
+        """
+        started = time.monotonic()
         while True:
             job = self.job(job_id)
+            waited = time.monotonic() - started
+            if progress is not None:
+                progress(job, waited)
             if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
                 return job
-            if time.monotonic() > deadline:
+            if waited > timeout:
                 raise TimeoutError(f"job {job_id} still {job['state']} after {timeout:.0f} s")
             time.sleep(poll)
 
