@@ -29,6 +29,7 @@ from coordinator.client.cli_common import (
 )
 from coordinator.client.cli_contracts import contract_app, job_app
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.tables import nodes_table, offers_table
 from coordinator.client.trust import DEFAULT_CA_FILE, GatewayTrustError
 
 app = typer.Typer(
@@ -182,7 +183,16 @@ def nodes(
     as_json: JsonOpt = False,
 ) -> None:
     """List connected factory nodes (operator)."""
-    show(url, token, data_dir, as_json, lambda c: c.nodes(), ca=ca, insecure_http=insecure_http)
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: c.nodes(),
+        ca=ca,
+        insecure_http=insecure_http,
+        table=nodes_table,
+    )
 
 
 @app.command("datasets")
@@ -208,7 +218,16 @@ def offers(
     as_json: JsonOpt = False,
 ) -> None:
     """List the dataset offers factories have published."""
-    show(url, token, data_dir, as_json, lambda c: c.offers(), ca=ca, insecure_http=insecure_http)
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: c.offers(),
+        ca=ca,
+        insecure_http=insecure_http,
+        table=offers_table,
+    )
 
 
 @app.command("demo")

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.tables import Renderer
 from coordinator.client.trust import GatewayTrustError, ca_file_for
 from coordinator.settings import read_endpoints
 
@@ -71,9 +72,12 @@ def client_for(
         raise typer.BadParameter(str(error)) from None
 
 
-def emit(data: Any, as_json: bool) -> None:
+def emit(data: Any, as_json: bool, table: Renderer | None = None) -> None:
+    """JSON for scripts with ``--json`` (a list prints as one array); else a table, or pretty JSON."""
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    elif table is not None:
+        console.print(table(data))
     else:
         console.print_json(data=data, default=str)
 
@@ -88,6 +92,7 @@ def show(
     ca: Path | None = None,
     insecure_http: bool = False,
     contract_id: str | None = None,
+    table: Renderer | None = None,
 ) -> None:
     """Call the gateway and print the answer; a refusal prints its code and exits 2.
 
@@ -95,7 +100,7 @@ def show(
     """
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
-            emit(call(client), as_json)
+            emit(call(client), as_json, table)
         except GatewayError as error:
             raise fail(error, contract_id) from None
         except httpx.TransportError as error:  # unreachable, or its certificate is not the operator CA's

@@ -24,6 +24,7 @@ from coordinator.client.cli_common import (
     show,
 )
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.tables import contracts_table, jobs_table
 
 contract_app = typer.Typer(
     help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
@@ -53,6 +54,22 @@ def contract_propose(
         ca=ca,
         insecure_http=insecure_http,
     )
+
+
+@contract_app.command("list")
+def contract_list(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List your contracts with their stage (the operator sees every contract)."""
+    show(
+        url, token, data_dir, as_json, lambda c: c.contracts(),
+        ca=ca, insecure_http=insecure_http, table=contracts_table,
+    )  # fmt: skip
 
 
 @contract_app.command("status")
@@ -225,6 +242,28 @@ def job_submit(
             )
             raise typer.Exit(3) from None
     emit(job, as_json)
+
+
+@job_app.command("list")
+def job_list(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List your jobs with their state (the operator sees every job)."""
+    show(
+        url,
+        token,
+        data_dir,
+        as_json,
+        lambda c: c.jobs(),
+        ca=ca,
+        insecure_http=insecure_http,
+        table=jobs_table,
+    )
 
 
 @job_app.command("status")

@@ -198,6 +198,16 @@ class GatewayClient:
     def audit_checkpoints(self) -> list[str]:
         return list(self._call("GET", "/api/v1/audit/checkpoints")["notes"])
 
+    def contracts(self) -> list[dict[str, Any]]:
+        """The caller's contracts (every contract for the operator)."""
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/contracts")
+        return result
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The caller's jobs (every job for the operator)."""
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/jobs")
+        return result
+
     def me(self) -> dict[str, Any]:
         """The participant id and role the token speaks for."""
         result: dict[str, Any] = self._call("GET", "/api/v1/me")

@@ -4,6 +4,10 @@ one, anyone else none."""
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
+from rich.table import Table
+
+from coordinator.client.tables import contracts_table, jobs_table, offers_table
 
 from .conftest import BUYER, PROVIDERS, STRANGER, Gateway
 
@@ -34,3 +38,23 @@ def test_me_names_the_participant_and_role_of_the_token(gateway: Gateway, who: s
     parties = {"buyer": BUYER, "factory": PROVIDERS[0], "stranger": STRANGER}
     assert who == "operator" or me.json()["participant_id"] == parties[who]
     assert gateway.call(None, "GET", "/api/v1/me").status_code == 401
+
+
+def rendered(table: Table) -> str:
+    console = Console(record=True, width=250)
+    console.print(table)
+    return console.export_text()
+
+
+def test_list_tables_show_what_the_gateway_returned(gateway: Gateway) -> None:
+    spec = {"kind": "count", "dataset": "plant", "contract_id": gateway.contract_id}
+    submitted = gateway.call("buyer", "POST", "/api/v1/jobs", json=spec)
+    assert submitted.status_code == 202, submitted.text
+    contracts = rendered(contracts_table(gateway.call("buyer", "GET", "/api/v1/contracts").json()))
+    assert gateway.contract_id in contracts and "FINALIZED" in contracts and "plant" in contracts
+    jobs = rendered(jobs_table(gateway.call("buyer", "GET", "/api/v1/jobs").json()))
+    assert submitted.json()["id"] in jobs and "count" in jobs and "QUEUED" in jobs
+    offers = gateway.call("buyer", "GET", "/api/v1/offers").json()
+    shown = rendered(offers_table(offers))
+    assert offers and all(offer["offer_id"] in shown for offer in offers)
+    assert "(none)" in rendered(jobs_table(gateway.call("stranger", "GET", "/api/v1/jobs").json()))

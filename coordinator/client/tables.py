@@ -1,0 +1,93 @@
+"""How the CLI shows lists to people: one rich table per kind of thing; ``--json`` prints the data instead.
+
+Each renderer takes what the gateway returned (JSON objects) and picks the columns a person scans for;
+nothing here calls the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.table import Table
+
+Renderer = Callable[[Any], Table]
+
+
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    if not rows:
+        table.caption = "(none)"
+    return table
+
+
+def _time(value: str | None) -> str:
+    """An ISO time to the minute, in the zone it was given in."""
+    return "" if not value else value.replace("T", " ")[:16]
+
+
+def contracts_table(contracts: list[dict[str, Any]]) -> Table:
+    rows = [
+        (
+            c["contract_id"],
+            c["negotiation"]["stage"],
+            c["purpose"],
+            c["buyer"],
+            len(c["providers"]),
+            c["terms"]["dataset_schema"]["name"],
+            _time(c["negotiation"]["history"][-1]["at"]),
+        )
+        for c in contracts
+    ]
+    columns = ("contract", "stage", "purpose", "buyer", "factories", "dataset", "last change")
+    return _table("Contracts", columns, rows)
+
+
+def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+    rows = [
+        (
+            j["id"],
+            j["kind"],
+            j["state"],
+            j["spec"].get("dataset", ""),
+            j.get("contract_id"),
+            j.get("contributors"),
+            _time(j["created_at"]),
+            j.get("reason"),
+        )
+        for j in jobs
+    ]
+    columns = ("job", "kind", "state", "dataset", "contract", "factories", "submitted", "reason")
+    return _table("Jobs", columns, rows)
+
+
+def offers_table(offers: list[dict[str, Any]]) -> Table:
+    rows = [
+        (
+            o["offer_id"],
+            o["provider"],
+            o["dataset"],
+            ", ".join(o["allowed_job_kinds"]),
+            ", ".join(o["allowed_purposes"]),
+            o["min_cohort"],
+            f"{o['price']['amount']} {o['price']['currency']}",
+            _time(o["not_after"]),
+            "yes" if o.get("preview") else "",
+        )
+        for o in offers
+    ]
+    columns = ("offer", "factory", "dataset", "job kinds", "purposes", "min cohort", "price", "valid until",
+               "preview")  # fmt: skip
+    return _table("Offers", columns, rows)
+
+
+def nodes_table(nodes: list[dict[str, Any]]) -> Table:
+    rows = [
+        (n["participant_id"], ", ".join(n["datasets"]), _time(n["connected_at"]), _time(n["last_seen"]))
+        for n in nodes
+    ]
+    return _table("Connected nodes", ("factory", "datasets", "connected", "last seen"), rows)
