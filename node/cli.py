@@ -520,15 +520,22 @@ def journal(
     node_dir: NodeDirOpt = Path("."),
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show what this node accepted, refused and computed."""
+    """Show what this node accepted, refused and computed; --json prints one array, like every --json.
+
+    Entries are printed as they are read, so a long journal never sits in memory whole.
+    """
     from node.journal import Journal
 
+    first = True
     for entry in Journal(node_dir / "journal.jsonl").entries():
         if as_json:
-            print(json.dumps(entry, ensure_ascii=False))
+            print("[" if first else ",", json.dumps(entry, ensure_ascii=False))
         else:
             details = {k: v for k, v in entry.items() if k not in ("time", "event")}
-            console.print(f"{entry['time']}  [bold]{entry['event']}[/bold]  {details}")
+            console.print(f"{entry['time']}  [bold]{entry['event']}[/bold]  {details}", highlight=False)
+        first = False
+    if as_json:
+        print("[]" if first else "]")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from node.config import NodeConfig, load_config
 from node.contract_book import ContractBook, Decision
 from node.contract_view import _release
 from node.exceptions import ConfigError
+from node.journal import Journal
 from node.offers import OfferNotReady, OfferTerms, build_offer
 from node.publishing import prepare_offer
 from node.terms import TermsFile, check_filters, offer_terms, read_extract_terms, read_terms
@@ -238,3 +240,17 @@ def test_a_file_unreadable_for_now_is_published_with_a_warning(tmp_path: Path) -
     path.unlink()
     with pytest.raises(OfferNotReady, match="data_missing"):
         prepare_offer(config, "kiln", OfferTerms(purposes=("research",)), NOW)
+
+
+def test_journal_json_is_one_array_like_every_json_output(tmp_path: Path) -> None:
+    empty = runner.invoke(app, ["journal", "--dir", str(tmp_path), "--json"])
+    assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    journal = Journal(tmp_path / "journal.jsonl")
+    journal.record(NOW, "connected", target="coordinator:7443")
+    journal.record(NOW, "job_refused", job_id="job_1", code="query_count", reason="the contract's 5 jobs ran")
+    printed = runner.invoke(app, ["journal", "--dir", str(tmp_path), "--json"])
+    assert printed.exit_code == 0
+    entries = json.loads(printed.stdout)
+    assert [e["event"] for e in entries] == ["connected", "job_refused"] and entries[1][
+        "code"
+    ] == "query_count"
