@@ -49,6 +49,25 @@ class Price(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")  # ISO 4217
 
 
+class DataQuality(BaseModel):
+    """Figures a node measures over the offer's usable fields when it publishes, for buyers to compare.
+
+    Coarse on purpose: the row count has two significant digits (production volume is business data) and
+    the shares are in hundredths, rounded towards the worse side. ``validity`` is the share of present
+    values within the declared bounds or categories; ``last_update`` the newest timestamp of the data (or
+    the newest file's time).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows: int = Field(ge=0)
+    completeness: float = Field(ge=0, le=1, allow_inf_nan=False)
+    validity: float = Field(ge=0, le=1, allow_inf_nan=False)
+    duplicate_rate: float = Field(ge=0, le=1, allow_inf_nan=False)
+    last_update: AwareDatetime | None = None
+    measured_at: AwareDatetime
+
+
 class DatasetOffer(BaseModel):
     """One provider's offer of one dataset. ``tags`` and ``grades`` map every schema field."""
 
@@ -76,6 +95,7 @@ class DatasetOffer(BaseModel):
     retention_days: int = Field(default=90, ge=1, le=3650)
     # Record-level releases (the ``extract`` job kind and the catalogue preview); none without them.
     extract: ExtractTerms | None = Field(default=None, exclude_if=lambda terms: terms is None)
+    quality: DataQuality | None = Field(default=None, exclude_if=lambda quality: quality is None)
 
     @field_validator("excluded_fields", "allowed_job_kinds", "allowed_purposes", "allowed_regions")
     @classmethod

@@ -38,16 +38,17 @@ from node.budget import Limits
 from node.config import DatasetConfig
 from node.exceptions import ConfigError, DataError, JobRefused, LocalComputeError
 from node.job_runner import NodeContext, check_job, data_refusal
-from node.local_compute import Params, _checked_files, _classified, _condition, _source, quote
+from node.local_compute import (
+    Params,
+    _checked_files,
+    _classified,
+    _condition,
+    _source,
+    quote,
+    typed_columns,
+)
 
 SECRET_FILE: Final = "desensitize.key"
-_TYPES = {
-    FieldType.NUMBER: "DOUBLE",
-    FieldType.INTEGER: "DOUBLE",  # parsed as a number so that a fractional cell can be told apart
-    FieldType.CATEGORY: "VARCHAR",
-    FieldType.TEXT: "VARCHAR",
-    FieldType.TIMESTAMP: "TIMESTAMP",
-}
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def read_rows(
     files = _checked_files(dataset.paths)
     params = Params()
     fields = [schema.field(name) for name in dict.fromkeys([*names, *(f.field for f in spec.filters)])]
-    typed = ", ".join(f"TRY_CAST({quote(f.name)} AS {_TYPES[f.type]}) AS {quote(f.name)}" for f in fields)
+    typed = typed_columns(fields)
     conditions = [_condition(item, schema.field(item.field), params) for item in spec.filters]
     sql = (
         f"WITH typed AS (SELECT {typed} FROM {_source(dataset.format, files, schema, params)})\n"

@@ -46,6 +46,7 @@ _SQL_TYPES = {
     FieldType.NUMBER: "DOUBLE",
     FieldType.INTEGER: "DOUBLE",  # parsed as a number so that a fractional cell can be told apart
     FieldType.CATEGORY: "VARCHAR",
+    FieldType.TEXT: "VARCHAR",
     FieldType.TIMESTAMP: "TIMESTAMP",
 }
 _COMPARISONS = {
@@ -201,6 +202,11 @@ def _source(fmt: SourceFormat, files: list[str], schema: DatasetSchema, params: 
     if fmt == "parquet":
         return f"read_parquet({params.bind(files)}, union_by_name = true)"
     raise LocalComputeError(f"unsupported dataset format {fmt!r}")
+
+
+def typed_columns(fields: Sequence[FieldSpec]) -> str:
+    """``TRY_CAST`` of each field to its type: a cell that does not parse reads as NULL, not as an error."""
+    return ", ".join(f"TRY_CAST({quote(f.name)} AS {_SQL_TYPES[f.type]}) AS {quote(f.name)}" for f in fields)
 
 
 def _csv_source(files: list[str], schema: DatasetSchema, params: Params) -> str:

@@ -28,6 +28,7 @@ from node.identity import IDENTITY_DIR, NodeIdentity
 from node.journal import Journal
 from node.offers import OfferNotReady, OfferTerms, build_offer
 from node.preview import Preview, build_preview, with_extract_terms
+from node.quality import measure_quality
 from proto.dataspace.v1 import node_service_pb2 as pb
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
 
@@ -59,7 +60,10 @@ def prepare_offer(
     for problem in report.problems:
         if warn is not None:
             warn(f"{problem.code}: {problem.message}; jobs are refused until the file is repaired")
-    return offer
+    if report.problems:  # figures over a file that cannot be read now would mislead: publish none
+        return offer
+    quality = measure_quality(config.dataset(dataset), offer.usable_fields(), now)
+    return offer.model_copy(update={"quality": quality})
 
 
 def publish_offer(

@@ -76,13 +76,26 @@ def offers_table(offers: list[dict[str, Any]]) -> Table:
             o["min_cohort"],
             f"{o['price']['amount']} {o['price']['currency']}",
             _time(o["not_after"]),
+            *_quality(o.get("quality")),
             "yes" if o.get("preview") else "",
         )
         for o in offers
     ]
     columns = ("offer", "factory", "dataset", "job kinds", "purposes", "min cohort", "price", "valid until",
-               "preview")  # fmt: skip
+               "rows", "complete", "valid", "updated", "preview")  # fmt: skip
     return _table("Offers", columns, rows)
+
+
+def _quality(quality: dict[str, Any] | None) -> tuple[object, ...]:
+    """Rows, completeness, validity and last update, as the factory's node measured them."""
+    if not quality:
+        return ("", "", "", "")
+    return (
+        f"~{quality['rows']:,}",
+        f"{quality['completeness']:.2f}",
+        f"{quality['validity']:.2f}",
+        _time(quality.get("last_update")),
+    )
 
 
 def nodes_table(nodes: list[dict[str, Any]]) -> Table:

@@ -19,6 +19,7 @@ from coordinator.client.gateway import GatewayClient
 from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
 from coordinator.localspace.harness import LocalSpace
 from node.config import load_config
+from node.quality import two_significant
 from tests.node.tables import KILNS, energy_meter, kiln_log, quality_inspection
 
 pytestmark = pytest.mark.e2e
@@ -122,3 +123,20 @@ def test_a_joint_job_equals_the_pooled_answer(
             (c, int(np.sum(labels == c))) for c in categories
         ]
         assert field != "kiln_id" or categories == list(KILNS)
+
+
+def test_offers_carry_the_quality_their_nodes_measured(
+    space: LocalSpace, contracts: tuple[GatewayClient, dict[str, str]]
+) -> None:
+    buyer, _ = contracts
+    kiln_offers = [o for o in buyer.offers() if o["dataset"] == DATASET]
+    assert len(kiln_offers) == FACTORIES
+    for offer in kiln_offers:
+        factory = next(f for f in space.factories if f.participant_id == offer["provider"])
+        with (factory.directory / "data" / f"{DATASET}.csv").open(encoding="utf-8") as handle:
+            lines = handle.read().splitlines()[1:]
+        blanks = sum(line.split(",")[2] == "" for line in lines)  # thermocouple dropouts
+        quality = offer["quality"]
+        assert quality["rows"] == two_significant(len(lines))
+        assert quality["completeness"] == (4 * len(lines) - blanks) * 100 // (4 * len(lines)) / 100
+        assert quality["validity"] == 1.0 and quality["duplicate_rate"] == 0.0  # init's bounds cover all
