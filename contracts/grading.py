@@ -226,3 +226,16 @@ def _kind_reasons(found: tuple[DetectorStat, ...], named: NameMatch | None) -> t
     if named is not None:
         reasons.append(f"the column name says {named.kind} ({named.keyword!r})")
     return tuple(reasons)
+
+
+def tags_named(word: str) -> frozenset[str]:
+    """The vocabulary tags a search word names: by the tag's name or Chinese label, or a column-name keyword.
+
+    ``温度``, ``炉温``, ``temp`` and ``temperature`` all name ``temperature``; other words name none.
+    """
+    wanted = word.strip().casefold()
+    if not wanted:
+        return frozenset()
+    found = {name for name, tag in TAGS.items() if wanted in (name, tag.label_zh.casefold())}
+    found |= {tag for tag, keywords in _TAG_KEYWORDS if wanted in keywords.casefold().split()}
+    return frozenset(found)

@@ -16,7 +16,16 @@ from coordinator.api.middleware import (
     LocalAssetsPolicyMiddleware,
 )
 from coordinator.api.refusals import audit_refusal
-from coordinator.api.routes import audit, contracts, diagnostics, enrollment, health, jobs, nodes
+from coordinator.api.routes import (
+    audit,
+    catalog,
+    contracts,
+    diagnostics,
+    enrollment,
+    health,
+    jobs,
+    nodes,
+)
 from coordinator.context import CoordinatorContext
 
 
@@ -31,7 +40,7 @@ def create_app(context: CoordinatorContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (health, enrollment, nodes, contracts, jobs, diagnostics, audit):
+    for module in (health, enrollment, nodes, catalog, contracts, jobs, diagnostics, audit):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     # Added innermost first: the error boundary wraps the docs policy and the body limit, then the routes.
     settings = context.settings

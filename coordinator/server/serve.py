@@ -27,6 +27,7 @@ from coordinator.server.node_service import NodeService
 from coordinator.server.orchestrator import Orchestrator
 from coordinator.server.runtime import ServerContext
 from coordinator.server.witnesses import run_checkpointer
+from coordinator.services import catalog
 from coordinator.settings import CoordinatorSettings, gateway_url, write_endpoints
 from coordinator.store.database import Store, make_engine
 from proto.dataspace.v1 import node_service_pb2_grpc as pb_grpc
@@ -78,6 +79,9 @@ async def serve(settings: CoordinatorSettings) -> None:
     requeued = context.store.requeue_interrupted(settings.instance_id, context.clock())
     if requeued:
         log.warning("requeued %d job(s) interrupted by the previous shutdown", requeued)
+    indexed = catalog.index_missing(context)
+    if indexed:
+        log.info("indexed %d offer(s) published before the catalogue existed", indexed)
 
     grpc_server = grpc.aio.server(options=GRPC_OPTIONS)
     pb_grpc.add_NodeServiceServicer_to_server(NodeService(context), grpc_server)

@@ -28,7 +28,7 @@ from coordinator.exceptions import (
     NotFoundError,
     PermissionDeniedError,
 )
-from coordinator.services import extracts
+from coordinator.services import catalog, extracts
 from coordinator.store.tables import OfferPreviewRow, OfferRow
 from proto.dataspace.v1 import node_service_pb2 as pb
 
@@ -58,8 +58,10 @@ def publish_offer(
     except (ContractsError, CoordinatorError) as exc:
         _refuse_offer(ctx, provider, exc.code, str(exc))
         raise
+    now = ctx.clock()
     ctx.store.add_offer(OfferRow(offer_id=offer.offer_id, provider=provider, dataset=offer.dataset,
-                                 offer_text=offer.model_dump_json(), published_at=ctx.clock()))  # fmt: skip
+                                 offer_text=offer.model_dump_json(), published_at=now),
+                        *catalog.catalog_rows(offer, now))  # fmt: skip
     summary = {
         "dataset": offer.dataset,
         "job_kinds": list(offer.allowed_job_kinds),

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, update
+from sqlalchemy import Connection, Engine, event, func, or_, update
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
 from coordinator.store.tables import (
     ApiToken,
+    CatalogEntryRow,
+    CatalogTermRow,
     ContractRow,
     EnrollmentTokenRow,
     Job,
@@ -34,6 +36,35 @@ from coordinator.store.tables import (
 
 # Execution option of a transaction that must hold SQLite's write lock from its first statement on.
 _SQLITE_BEGIN_IMMEDIATE = "dataspace_sqlite_begin_immediate"
+
+
+# A condition on an offer's catalogue terms: (facet, "=" or "like", value).
+TermCondition = tuple[str, str, str]
+CATALOG_SORTS = {
+    "published": CatalogEntryRow.published_at,
+    "price": CatalogEntryRow.price_fen,
+    "rows": CatalogEntryRow.rows,
+    "completeness": CatalogEntryRow.completeness,
+    "valid_until": CatalogEntryRow.not_after,
+}
+
+
+@dataclass(frozen=True)
+class CatalogFilter:
+    """What a catalogue search asks of the database. Each group of ``terms`` needs one of its conditions."""
+
+    terms: tuple[tuple[TermCondition, ...], ...] = ()
+    provider: str | None = None
+    dataset: str | None = None
+    valid_at: datetime | None = None
+    updated_since: datetime | None = None
+    min_rows: int | None = None
+    min_completeness: float | None = None
+    max_price_fen: int | None = None
+    sort: str = "published"
+    descending: bool = True
+    limit: int = 20
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,10 +198,73 @@ class Store:
             )
             return {row.participant_id: row.public_key for row in rows}
 
-    def add_offer(self, row: OfferRow) -> None:
+    def add_offer(
+        self, row: OfferRow, entry: CatalogEntryRow | None = None, terms: Sequence[CatalogTermRow] = ()
+    ) -> None:
+        """The offer and its catalogue rows, in one transaction: the catalogue never lists half an offer."""
         with Session(self.engine) as session:
             session.add(row)
+            if entry is not None:
+                session.add(entry)
+                session.add_all(terms)
             session.commit()
+
+    def offers_not_in_catalog(self) -> list[OfferRow]:
+        """Offers stored before the catalogue existed (or without it), to be indexed at start."""
+        with Session(self.engine) as session:
+            indexed = select(CatalogEntryRow.offer_id)
+            return list(session.exec(select(OfferRow).where(col(OfferRow.offer_id).not_in(indexed))))
+
+    def add_to_catalog(self, entry: CatalogEntryRow, terms: Sequence[CatalogTermRow]) -> None:
+        with Session(self.engine) as session:
+            session.add(entry)
+            session.add_all(terms)
+            session.commit()
+
+    def search_catalog(self, wanted: CatalogFilter) -> tuple[int, list[OfferRow]]:
+        """How many offers match, and one page of them in the asked order (ties by offer id)."""
+        entry = CatalogEntryRow
+        conditions: list[Any] = []
+        for group in wanted.terms:
+            alternatives = [
+                (col(CatalogTermRow.facet) == facet)
+                & (
+                    col(CatalogTermRow.value).like(value)
+                    if op == "like"
+                    else col(CatalogTermRow.value) == value
+                )
+                for facet, op, value in group
+            ]
+            having = select(CatalogTermRow.offer_id).where(or_(*alternatives))
+            conditions.append(col(entry.offer_id).in_(having))
+        if wanted.provider is not None:
+            conditions.append(col(entry.provider) == wanted.provider)
+        if wanted.dataset is not None:
+            conditions.append(col(entry.dataset) == wanted.dataset)
+        if wanted.valid_at is not None:
+            conditions += [col(entry.not_before) <= wanted.valid_at, col(entry.not_after) >= wanted.valid_at]
+        if wanted.updated_since is not None:
+            conditions.append(col(entry.last_update) >= wanted.updated_since)
+        if wanted.min_rows is not None:
+            conditions.append(col(entry.rows) >= wanted.min_rows)
+        if wanted.min_completeness is not None:
+            conditions.append(col(entry.completeness) >= wanted.min_completeness)
+        if wanted.max_price_fen is not None:
+            conditions.append(col(entry.price_fen) <= wanted.max_price_fen)
+        key = col(CATALOG_SORTS[wanted.sort])
+        order = (key.desc().nulls_last(), col(entry.offer_id)) if wanted.descending else (
+            key.asc().nulls_last(), col(entry.offer_id))  # fmt: skip
+        with Session(self.engine) as session:
+            total = session.exec(select(func.count()).select_from(entry).where(*conditions)).one()
+            page = (
+                select(OfferRow)
+                .join(entry, col(entry.offer_id) == col(OfferRow.offer_id))
+                .where(*conditions)
+                .order_by(*order)
+                .limit(wanted.limit)
+                .offset(wanted.offset)
+            )
+            return int(total), list(session.exec(page))
 
     def offers(self, offer_ids: list[str] | None = None) -> list[OfferRow]:
         with Session(self.engine) as session:

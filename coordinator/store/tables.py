@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Index
 from sqlmodel import Field, SQLModel
 
 # Timezone-aware on PostgreSQL; SQLite keeps the UTC wall time and the store re-attaches UTC.
@@ -110,6 +110,35 @@ class OfferRow(SQLModel, table=True):
     dataset: str = Field(max_length=64)
     offer_text: str
     published_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class CatalogEntryRow(SQLModel, table=True):
+    """An offer as the catalogue ranges over and sorts it: one row per offer, written with the offer."""
+
+    __tablename__ = "catalog_entry"
+
+    offer_id: str = Field(primary_key=True, max_length=64)
+    provider: str = Field(index=True, max_length=18)
+    dataset: str = Field(index=True, max_length=64)
+    price_fen: int = Field(index=True)  # the price in CNY fen (hundredths), exact
+    not_before: datetime = Field(sa_type=_UTC_DATETIME)
+    not_after: datetime = Field(sa_type=_UTC_DATETIME, index=True)
+    published_at: datetime = Field(sa_type=_UTC_DATETIME, index=True)
+    rows: int | None = Field(default=None, index=True)
+    completeness: float | None = None
+    validity: float | None = None
+    last_update: datetime | None = Field(default=None, sa_type=_UTC_DATETIME)
+
+
+class CatalogTermRow(SQLModel, table=True):
+    """One searchable fact of an offer: a facet (tag, field, region, kind, purpose, grade) and its value."""
+
+    __tablename__ = "catalog_term"
+    __table_args__ = (Index("ix_catalog_term_facet_value", "facet", "value", "offer_id"),)
+
+    offer_id: str = Field(primary_key=True, max_length=64)
+    facet: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=64)
 
 
 class OfferPreviewRow(SQLModel, table=True):
