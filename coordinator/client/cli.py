@@ -29,7 +29,7 @@ from coordinator.client.cli_common import (
 )
 from coordinator.client.cli_contracts import contract_app, job_app
 from coordinator.client.gateway import GatewayClient, GatewayError
-from coordinator.client.tables import nodes_table, offers_table
+from coordinator.client.tables import catalog_table, nodes_table, offers_table
 from coordinator.client.trust import DEFAULT_CA_FILE, GatewayTrustError
 
 app = typer.Typer(
@@ -228,6 +228,47 @@ def offers(
         insecure_http=insecure_http,
         table=offers_table,
     )
+
+
+@app.command("catalog")
+def catalog(
+    q: Annotated[
+        str | None, typer.Argument(help="Words: a tag in Chinese or English, part of a field name.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="A semantic tag every offer must carry; repeatable.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="A job kind every offer must allow; repeatable.")
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="A purpose the offers allow.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Your region (ISO 3166), which the offers must allow.")
+    ] = None,
+    max_grade: Annotated[str | None, typer.Option(help="general or important: the highest grade.")] = None,
+    min_rows: Annotated[int | None, typer.Option(help="Fewest rows the factory reported.")] = None,
+    max_price: Annotated[str | None, typer.Option(help="Highest price in CNY.")] = None,
+    sort: Annotated[
+        str, typer.Option(help="published, price, rows, completeness or valid_until.")
+    ] = "published",
+    order: Annotated[str, typer.Option(help="asc or desc.")] = "desc",
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    data_dir: DataDirOpt = Path("dataspace-data"),
+    ca: CaOpt = None,
+    insecure_http: InsecureOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the catalogue of offers: by words, tags, job kinds, purpose, region, grade, size and price."""
+    query = {"q": q, "tag": tag, "kind": kind, "purpose": purpose, "region": region, "max_grade": max_grade,
+             "min_rows": min_rows, "max_price": max_price, "sort": sort, "order": order, "limit": limit,
+             "offset": offset}  # fmt: skip
+    show(
+        url, token, data_dir, as_json, lambda c: c.catalog(**query),
+        ca=ca, insecure_http=insecure_http, table=catalog_table,
+    )  # fmt: skip
 
 
 @app.command("demo")

@@ -198,6 +198,12 @@ class GatewayClient:
     def audit_checkpoints(self) -> list[str]:
         return list(self._call("GET", "/api/v1/audit/checkpoints")["notes"])
 
+    def catalog(self, **query: Any) -> dict[str, Any]:
+        """One page of the catalogue: ``{"total", "limit", "offset", "offers"}`` (see GET /api/v1/catalog)."""
+        params = {key: value for key, value in query.items() if value not in (None, [], "")}
+        result: dict[str, Any] = self._call("GET", "/api/v1/catalog", params=params)
+        return result
+
     def contracts(self) -> list[dict[str, Any]]:
         """The caller's contracts (every contract for the operator)."""
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/contracts")

@@ -104,3 +104,12 @@ def nodes_table(nodes: list[dict[str, Any]]) -> Table:
         for n in nodes
     ]
     return _table("Connected nodes", ("factory", "datasets", "connected", "last seen"), rows)
+
+
+def catalog_table(page: dict[str, Any]) -> Table:
+    """A catalogue page: the offers table, titled with where the page lies in the whole result."""
+    table = offers_table(page["offers"])
+    shown = len(page["offers"])
+    first = page["offset"] + 1 if shown else 0
+    table.title = f"Catalogue: offers {first}–{page['offset'] + shown} of {page['total']}"
+    return table

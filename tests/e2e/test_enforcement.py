@@ -181,6 +181,10 @@ def test_buyer_works_from_the_command_line(space: LocalSpace, tmp_path: Path) ->
     assert key_file.stat().st_mode & 0o077 == 0  # the key stays private to its owner
     auth = ("--url", space.http_url, "--token", api_token)
     offer_ids = [space.publish(f, "--purpose", "research") for f in space.factories]
+    # The buyer finds them in the catalogue by the Chinese name of a tag their furnace temperature carries.
+    search = ("catalog", "温度", "--purpose", "research", "--limit", "100", "--json")
+    found = json.loads(_dataspace(space, *search, *auth))
+    assert set(offer_ids) <= {offer["offer_id"] for offer in found["offers"]}
     offers = [arg for offer_id in offer_ids for arg in ("--offer", offer_id)]
     proposed = json.loads(
         _dataspace(space, "contract", "propose", *offers, "--purpose", "research", "--json", *auth)
