@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit.py
 	$(BIN)/python bench/output_privacy.py
 	$(BIN)/python bench/he_psi.py
+	$(BIN)/python bench/catalog.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
