@@ -12,7 +12,8 @@ Hierarchy::
     ├── TermsError                 offers admit no common terms for a buyer (empty intersection)
     ├── NegotiationError           a contract negotiation cannot proceed
     │   └── IllegalTransitionError the current state or the actor's role forbids the event (HTTP 409)
-    └── SignatureError             a contract signature is missing or does not verify; names the party
+    ├── SignatureError             a contract signature is missing or does not verify; names the party
+    └── DemandError                a buyer's demand is malformed or ended, or a cohort does not serve it
 """
 
 from __future__ import annotations
@@ -173,3 +174,28 @@ class SignatureError(ContractsError):
         super().__init__(message, code=code.value, details={"party": party, **details})
         self.signature_code = code
         self.party = party
+
+
+class DemandErrorCode(StrEnum):
+    """Reasons a demand is refused or a cohort does not serve it; part of the public API."""
+
+    UNKNOWN_TAG = "unknown_tag"
+    UNUSABLE_TAG = "unusable_tag"  # personal or free-text tags: no job may ever read such a field
+    DUPLICATE_TAG = "duplicate_tag"  # a tag both required and optional
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    EMPTY_COVERAGE = "empty_coverage"
+    COVERAGE_ENDED = "coverage_ended"
+    FACTORY_RANGE = "factory_range"
+    NOTHING_TO_MEASURE = "nothing_to_measure"
+    BAD_MATCH_PARAMETER = "bad_match_parameter"  # a quality figure, weight or limit out of range
+    COHORT_REFUSED = "cohort_refused"  # the contract path refuses a representative job
+
+
+class DemandError(ContractsError):
+    """A demand is malformed or has ended, or a cohort fails it; ``code`` is a ``DemandErrorCode``."""
+
+    default_code = "invalid_demand"
+
+    def __init__(self, code: DemandErrorCode, message: str, **details: Any):
+        super().__init__(message, code=code.value, details=details)
+        self.demand_code = code
