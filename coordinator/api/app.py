@@ -20,6 +20,7 @@ from coordinator.api.routes import (
     audit,
     catalog,
     contracts,
+    demands,
     diagnostics,
     enrollment,
     health,
@@ -40,7 +41,7 @@ def create_app(context: CoordinatorContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    for module in (health, enrollment, nodes, catalog, contracts, jobs, diagnostics, audit):
+    for module in (health, enrollment, nodes, catalog, demands, contracts, jobs, diagnostics, audit):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     # Added innermost first: the error boundary wraps the docs policy and the body limit, then the routes.
     settings = context.settings

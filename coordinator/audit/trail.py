@@ -26,6 +26,7 @@ class Event(StrEnum):
     CERTIFICATE_REVOKED = "certificate.revoked"
     SIGNING_KEY_REGISTERED = "signing_key.registered"
     OFFER_PUBLISHED = "offer.published"
+    DEMAND_PUBLISHED = "demand.published"
     OFFER_REFUSED = "offer.refused"
     CONTRACT_TRANSITION = "contract.transition"
     CONTRACT_SIGNED = "contract.signed"

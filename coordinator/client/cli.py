@@ -28,6 +28,7 @@ from coordinator.client.cli_common import (
     show,
 )
 from coordinator.client.cli_contracts import contract_app, job_app
+from coordinator.client.cli_demands import demand_app
 from coordinator.client.gateway import GatewayClient, GatewayError
 from coordinator.client.tables import catalog_table, nodes_table, offers_table
 from coordinator.client.trust import DEFAULT_CA_FILE, GatewayTrustError
@@ -39,6 +40,7 @@ coordinator_app = typer.Typer(help="Run the coordinator.", no_args_is_help=True)
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(job_app, name="job")
 app.add_typer(contract_app, name="contract")
+app.add_typer(demand_app, name="demand")
 app.add_typer(audit_app, name="audit")
 
 

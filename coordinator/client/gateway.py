@@ -204,6 +204,30 @@ class GatewayClient:
         result: dict[str, Any] = self._call("GET", "/api/v1/catalog", params=params)
         return result
 
+    def create_demand(self, demand: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/api/v1/demands", json=demand)
+        return result
+
+    def demands(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/api/v1/demands")
+        return result
+
+    def demand_matches(self, demand_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            "GET", f"/api/v1/demands/{demand_id}/matches", params={"limit": limit}
+        )
+        return result
+
+    def propose_cohort(self, demand_id: str, rank: int = 1) -> dict[str, Any]:
+        """Propose a contract over the ``rank``-th cohort matching proposes for the demand."""
+        demand = self._call("GET", f"/api/v1/demands/{demand_id}")["demand"]
+        cohorts = self.demand_matches(demand_id, limit=rank)
+        if len(cohorts) < rank:
+            raise GatewayError(
+                404, "no_such_cohort", f"matching proposes {len(cohorts)} cohort(s) for {demand_id}"
+            )
+        return self.propose_contract(cohorts[rank - 1]["offer_ids"], demand["purpose"], demand["region"])
+
     def contracts(self) -> list[dict[str, Any]]:
         """The caller's contracts (every contract for the operator)."""
         result: list[dict[str, Any]] = self._call("GET", "/api/v1/contracts")

@@ -113,3 +113,38 @@ def catalog_table(page: dict[str, Any]) -> Table:
     first = page["offset"] + 1 if shown else 0
     table.title = f"Catalogue: offers {first}–{page['offset'] + shown} of {page['total']}"
     return table
+
+
+def demands_table(demands: list[dict[str, Any]]) -> Table:
+    rows = [
+        (
+            d["demand_id"],
+            ", ".join(d["demand"]["tags"]),
+            ", ".join(d["demand"]["job_kinds"]),
+            d["demand"]["purpose"],
+            d["demand"]["region"],
+            d["demand"]["min_factories"],
+            d["demand"].get("max_total_price") or "",
+            _time(d["created_at"]),
+        )
+        for d in demands
+    ]
+    columns = ("demand", "tags", "job kinds", "purpose", "region", "factories", "price cap", "created")
+    return _table("Demands", columns, rows)
+
+
+def cohorts_table(cohorts: list[dict[str, Any]]) -> Table:
+    rows = [
+        (
+            c["rank"],
+            f"{c['score']['total']:.2f}",
+            ", ".join(c["offer_ids"]),
+            ", ".join(f"{tag}={field}" for tag, field in c["fields"].items()),
+            c["total_price"],
+            _time(c["valid_until"]),
+            "; ".join(c["score"]["explanation"]),
+        )
+        for c in cohorts
+    ]
+    columns = ("rank", "score", "offers", "fields", "price", "valid until", "why")
+    return _table("Proposed cohorts (dataspace demand propose ID --rank N)", columns, rows)

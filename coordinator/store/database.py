@@ -23,6 +23,7 @@ from coordinator.store.tables import (
     CatalogEntryRow,
     CatalogTermRow,
     ContractRow,
+    DemandRow,
     EnrollmentTokenRow,
     Job,
     JobState,
@@ -271,6 +272,28 @@ class Store:
             query = select(OfferRow).order_by(col(OfferRow.published_at))
             if offer_ids is not None:
                 query = query.where(col(OfferRow.offer_id).in_(offer_ids))
+            return list(session.exec(query))
+
+    # -- demands ------------------------------------------------------------------------------
+    def add_demand(self, row: DemandRow) -> None:
+        with Session(self.engine) as session:
+            session.add(row)
+            session.commit()
+            session.refresh(row)  # the caller reads it after the session closes
+
+    def demand(self, demand_id: str) -> DemandRow:
+        with Session(self.engine) as session:
+            row = session.get(DemandRow, demand_id)
+            if row is None:
+                raise NotFoundError(f"no demand {demand_id}", code="demand_not_found")
+            return row
+
+    def demands(self, buyer: str | None = None, limit: int = 1000) -> list[DemandRow]:
+        """The newest demands first, of ``buyer`` or of everyone."""
+        with Session(self.engine) as session:
+            query = select(DemandRow).order_by(col(DemandRow.created_at).desc()).limit(limit)
+            if buyer is not None:
+                query = query.where(col(DemandRow.buyer) == buyer)
             return list(session.exec(query))
 
     def add_offer_preview(self, row: OfferPreviewRow) -> None:

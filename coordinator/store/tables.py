@@ -141,6 +141,17 @@ class CatalogTermRow(SQLModel, table=True):
     value: str = Field(primary_key=True, max_length=64)
 
 
+class DemandRow(SQLModel, table=True):
+    """A buyer's stated need, which matching turns into proposed cohorts of offers."""
+
+    __tablename__ = "demand"
+
+    demand_id: str = Field(primary_key=True, max_length=64)
+    buyer: str = Field(index=True, max_length=18)
+    demand_text: str
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
 class OfferPreviewRow(SQLModel, table=True):
     """A few desensitized rows of an offer, as its provider's node made them and the detectors passed them."""
 

@@ -244,3 +244,19 @@ def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+def test_a_cohort_matching_proposes_is_contracted_and_runs_a_job(space: LocalSpace) -> None:
+    """Demand → matches → a contract over the best cohort → a job under it: nothing refuses on the way."""
+    for factory in space.factories:  # fresh offers for a purpose no other test publishes
+        space.publish(factory, "--purpose", "carbon_accounting", "--kind", "mean", "--kind", "count")
+    with space.enroll_buyer(factory_id(73)) as buyer:
+        need = {"tags": ["temperature"], "job_kinds": ["mean"], "purpose": "carbon_accounting",
+                "region": "CN", "min_factories": 3}  # fmt: skip
+        demand_id = buyer.create_demand(need)["demand_id"]
+        [best, *_] = buyer.demand_matches(demand_id)
+        assert len(set(best["providers"])) == 3 and best["fields"]["temperature"] == "furnace_temp_c"
+        contract_id = buyer.negotiate(best["offer_ids"], "carbon_accounting")
+        job = buyer.wait(buyer.submit_job({**MEAN_TEMP, "contract_id": contract_id})["id"], timeout=120)
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    assert job["contributors"] == 3
