@@ -98,8 +98,7 @@ def matches(ctx: CoordinatorContext, stored: StoredDemand, limit: int) -> list[C
 
 def demands_for_provider(ctx: CoordinatorContext, provider: str) -> list[StoredDemand]:
     """Demands that at least one of ``provider``'s offers fits on its own (a cohort needs others too)."""
-    own = [DatasetOffer.model_validate_json(row.offer_text) for row in ctx.store.offers()]
-    own = [offer for offer in own if offer.provider == provider]
+    own = [DatasetOffer.model_validate_json(row.offer_text) for row in ctx.store.offers(provider=provider)]
     now = ctx.clock()
     found = []
     for row in ctx.store.demands():

@@ -267,11 +267,13 @@ class Store:
             )
             return int(total), list(session.exec(page))
 
-    def offers(self, offer_ids: list[str] | None = None) -> list[OfferRow]:
+    def offers(self, offer_ids: list[str] | None = None, provider: str | None = None) -> list[OfferRow]:
         with Session(self.engine) as session:
             query = select(OfferRow).order_by(col(OfferRow.published_at))
             if offer_ids is not None:
                 query = query.where(col(OfferRow.offer_id).in_(offer_ids))
+            if provider is not None:
+                query = query.where(col(OfferRow.provider) == provider)
             return list(session.exec(query))
 
     # -- demands ------------------------------------------------------------------------------
