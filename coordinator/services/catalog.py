@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.canonical import SafeId
+from contracts.canonical import MAX_SAFE_INTEGER, SafeId
 from contracts.grades import Grade
 from contracts.grading import tags_named
 from contracts.jobspec import JobKind
@@ -94,7 +94,7 @@ class CatalogQuery(BaseModel):
     provider: SafeId | None = None
     valid_on: date | None = Field(default=None, description="Offers valid on this day (UTC)")
     updated_since: date | None = Field(default=None, description="Data updated on or after this day")
-    min_rows: int | None = Field(default=None, ge=0, le=10**15)
+    min_rows: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER)
     min_completeness: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     max_price: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     sort: Sort = "published"

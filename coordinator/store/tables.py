@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 # Timezone-aware on PostgreSQL; SQLite keeps the UTC wall time and the store re-attaches UTC.
@@ -120,11 +120,11 @@ class CatalogEntryRow(SQLModel, table=True):
     offer_id: str = Field(primary_key=True, max_length=64)
     provider: str = Field(index=True, max_length=18)
     dataset: str = Field(index=True, max_length=64)
-    price_fen: int = Field(index=True)  # the price in CNY fen (hundredths), exact
+    price_fen: int = Field(sa_type=BigInteger, index=True)  # the price in CNY fen (hundredths), exact
     not_before: datetime = Field(sa_type=_UTC_DATETIME)
     not_after: datetime = Field(sa_type=_UTC_DATETIME, index=True)
     published_at: datetime = Field(sa_type=_UTC_DATETIME, index=True)
-    rows: int | None = Field(default=None, index=True)
+    rows: int | None = Field(default=None, sa_type=BigInteger, index=True)
     completeness: float | None = None
     validity: float | None = None
     last_update: datetime | None = Field(default=None, sa_type=_UTC_DATETIME)
