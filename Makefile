@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/output_privacy.py
 	$(BIN)/python bench/he_psi.py
 	$(BIN)/python bench/catalog.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

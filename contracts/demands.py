@@ -23,7 +23,7 @@ from contracts.agreement import Terms, compile_terms, draft_contract
 from contracts.desensitize import DateShiftRule
 from contracts.exceptions import ContractsError, DemandError, DemandErrorCode
 from contracts.extracts.grant import check_extract_spec
-from contracts.jobspec import JobKind, JobSpec, validate_spec
+from contracts.jobspec import MAX_FEATURES, SCORING_PARAMETER_SETS, JobKind, JobSpec, validate_spec
 from contracts.offers import DatasetOffer, Grade, Region, as_utc, field_key, sorted_unique, validate_offer
 from contracts.policy import JobRequest, Usage, evaluate_policy
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
@@ -126,7 +126,9 @@ def validate_demand(demand: Demand) -> None:
 
 def measures_needed(kind: JobKind) -> int:
     """Numeric fields a representative job of ``kind`` measures."""
-    return 2 if kind is JobKind.LINEAR_REGRESSION else 1 if kind in MEASURE_KINDS else 0
+    if kind is JobKind.LINEAR_REGRESSION:
+        return 2
+    return 1 if kind in MEASURE_KINDS or kind is JobKind.ENCRYPTED_SCORING else 0
 
 
 def evaluation_time(demand: Demand, now: datetime) -> datetime:
@@ -394,6 +396,9 @@ def representative_specs(
         roles: dict[str, Any] = {"epsilon": epsilon}
         if kind is JobKind.LINEAR_REGRESSION:
             roles |= {"features": numeric[:-1], "target": numeric[-1]}
+        elif kind is JobKind.ENCRYPTED_SCORING:  # the buyer's query is not known yet: any digest will do
+            roles |= {"features": numeric[:MAX_FEATURES], "degree": 2, "outputs": ["score"],
+                      "he_params": SCORING_PARAMETER_SETS[0], "input_digest": "0" * 64}  # fmt: skip
         elif kind in MEASURE_KINDS:
             field = schema.field(numeric[0])
             roles |= {"field": field.name}

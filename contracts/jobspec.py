@@ -13,6 +13,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,13 @@ MAX_BIN_EDGES = 1001
 MAX_FEATURES = 16
 MAX_VECTOR_LENGTH = 100_000
 MAX_COLUMNS = 200
+MAX_SCORE_DEGREE = 6
+MAX_SCORE_OUTPUTS = 8
+# Monomials of the scoring basis must fit the slots of the scoring set, less one. Only ckks-8192 is offered
+# for jobs: ckks-16384's public context with Galois keys (~300 MB) is too large to send to every node.
+MAX_MONOMIALS = 4095
+SCORING_PARAMETER_SETS = ("ckks-8192",)
+SHA256_HEX = r"^[0-9a-f]{64}$"
 
 
 class JobKind(StrEnum):
@@ -37,6 +45,8 @@ class JobKind(StrEnum):
     LINEAR_REGRESSION = "linear_regression"
     # Desensitized, k-anonymous rows; only under a contract whose terms name it and carry extract terms.
     EXTRACT = "extract"
+    # A buyer's private model f(w·x + b), encrypted under the buyer's key, summed per group (``scoring``).
+    ENCRYPTED_SCORING = "encrypted_scoring"
 
 
 _MEASURE_KINDS = frozenset({JobKind.SUM, JobKind.MEAN, JobKind.VARIANCE, JobKind.HISTOGRAM})
@@ -59,6 +69,14 @@ class JobSpec(BaseModel):
     columns: list[FieldName] = Field(
         default_factory=list, max_length=MAX_COLUMNS, exclude_if=lambda columns: not columns
     )
+    # Encrypted scoring: the degree of the buyer's score polynomials (the monomial basis every node sums),
+    # the names of its outputs, the HE parameter set, and the SHA-256 of the buyer's uploaded input.
+    degree: int | None = Field(default=None, ge=1, le=MAX_SCORE_DEGREE, exclude_if=lambda v: v is None)
+    outputs: list[Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_SCORE_OUTPUTS, exclude_if=lambda outputs: not outputs
+    )
+    he_params: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    input_digest: str | None = Field(default=None, pattern=SHA256_HEX, exclude_if=lambda v: v is None)
     # Fewer than three contributors lets any one of them subtract its own vector from the sum and read the
     # other's exactly, so three is the floor.
     min_participants: int = Field(default=3, ge=3, le=10_000)
@@ -73,6 +91,8 @@ class JobSpec(BaseModel):
             return list(self.columns)
         if self.kind is JobKind.LINEAR_REGRESSION:
             return [*self.features, *([self.target] if self.target else [])]
+        if self.kind is JobKind.ENCRYPTED_SCORING:
+            return list(self.features)
         return [self.field] if self.field else []
 
     def used_fields(self) -> list[str]:
@@ -99,9 +119,14 @@ class Term:
     bin_hi: float = 0.0
     bin_closed: bool = False  # numpy closes the last histogram bin on the right
     outside: bool = False
+    # A monomial of the features scaled to [-1, 1] by their bounds (encrypted scoring), not centred.
+    scaled: bool = False
 
     @property
     def label(self) -> str:
+        if self.scaled and self.factors:
+            powers = {name: self.factors.count(name) for name in dict.fromkeys(self.factors)}
+            return "sum(" + "*".join(f"u({n})" + (f"^{k}" if k > 1 else "") for n, k in powers.items()) + ")"
         if self.bin_field is not None:
             right = "]" if self.bin_closed else ")"
             return f"bin({self.bin_field} in [{self.bin_lo:g},{self.bin_hi:g}{right})"
@@ -199,7 +224,8 @@ def _build_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
     terms = _terms(spec)
     measured = [schema.field(name) for name in spec.measured_fields()]
     half = {f.name: f.half_width for f in measured}
-    bounds = tuple(math.prod(half[name] for name in term.factors) for term in terms)
+    # A scaled monomial is at most 1 in absolute value; a centred product at most its half-widths' product.
+    bounds = tuple(1.0 if term.scaled else math.prod(half[name] for name in term.factors) for term in terms)
     groups: tuple[str | None, ...] = (None,)
     if spec.group_by is not None:
         groups = tuple(schema.field(spec.group_by).categories or ())
@@ -208,7 +234,7 @@ def _build_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
         group_by=spec.group_by,
         groups=groups,
         terms=terms,
-        centres={f.name: f.centre for f in measured},
+        centres={f.name: f.centre for f in measured},  # the midpoint of the bounds, for scaled terms too
         term_row_bounds=bounds,
         cells=_cells(spec.kind, terms),
     )
@@ -234,10 +260,25 @@ def _terms(spec: JobSpec) -> tuple[Term, ...]:
         return (Term(outside=True), *_bin_terms(spec.field or "", spec.bins or []))
     if spec.kind is JobKind.LINEAR_REGRESSION:
         return (count, *_regression_terms(spec.features, spec.target or ""))
+    if spec.kind is JobKind.ENCRYPTED_SCORING:
+        return monomial_terms(spec.features, spec.degree or 1)
     x = spec.field or ""
     if spec.kind is JobKind.VARIANCE:
         return (count, Term((x,)), Term((x, x)))
     return (count, Term((x,)))
+
+
+def monomial_terms(features: Sequence[str], degree: int) -> tuple[Term, ...]:
+    """Every monomial of total degree <= ``degree`` in the scaled features.
+
+    The constant (the row count) first, then by degree, within a degree in ``combinations_with_replacement``
+    order: the basis of ``protocols.he.monomials``, which the buyer's coefficients follow.
+    """
+    return tuple(
+        Term(tuple(combo), scaled=True)
+        for k in range(degree + 1)
+        for combo in itertools.combinations_with_replacement(features, k)
+    )
 
 
 def _bin_terms(name: str, edges: Sequence[float]) -> list[Term]:
@@ -281,6 +322,8 @@ def validate_spec(spec: JobSpec, schema: DatasetSchema) -> None:
         _check_bins(spec.bins or [], schema.field(spec.field or ""))
     if spec.kind is JobKind.LINEAR_REGRESSION:
         _check_features(spec.features, spec.target or "")
+    if spec.kind is JobKind.ENCRYPTED_SCORING:
+        _check_scoring(spec)
     for item in spec.filters:
         check_filter(item, _usable_field(schema, item.field))
     length = _build_layout(spec, schema).length
@@ -298,9 +341,13 @@ def _check_kind_parameters(spec: JobSpec) -> None:
     wants = {
         "field": kind in _MEASURE_KINDS,
         "bins": kind is JobKind.HISTOGRAM,
-        "features": kind is JobKind.LINEAR_REGRESSION,
+        "features": kind in (JobKind.LINEAR_REGRESSION, JobKind.ENCRYPTED_SCORING),
         "target": kind is JobKind.LINEAR_REGRESSION,
         "columns": kind is JobKind.EXTRACT,
+        "degree": kind is JobKind.ENCRYPTED_SCORING,
+        "outputs": kind is JobKind.ENCRYPTED_SCORING,
+        "he_params": kind is JobKind.ENCRYPTED_SCORING,
+        "input_digest": kind is JobKind.ENCRYPTED_SCORING,
     }
     given = {
         "field": spec.field is not None,
@@ -308,6 +355,10 @@ def _check_kind_parameters(spec: JobSpec) -> None:
         "features": bool(spec.features),
         "target": spec.target is not None,
         "columns": bool(spec.columns),
+        "degree": spec.degree is not None,
+        "outputs": bool(spec.outputs),
+        "he_params": spec.he_params is not None,
+        "input_digest": spec.input_digest is not None,
     }
     for name, wanted in wants.items():
         if wanted and not given[name]:
@@ -389,3 +440,20 @@ def _check_features(features: Sequence[str], target: str) -> None:
         problem = "the target cannot also be a feature"
     if problem:
         raise JobSpecError(SpecErrorCode.BAD_FEATURES, problem, features=list(features), target=target)
+
+
+def _check_scoring(spec: JobSpec) -> None:
+    _check_features(spec.features, "")
+    problem = None
+    monomials = math.comb(len(spec.features) + (spec.degree or 1), spec.degree or 1)
+    if spec.he_params not in SCORING_PARAMETER_SETS:
+        problem = f"he_params must be one of {', '.join(SCORING_PARAMETER_SETS)}"
+    elif len(set(spec.outputs)) != len(spec.outputs):
+        problem = "outputs must be distinct"
+    elif monomials > MAX_MONOMIALS:
+        problem = (
+            f"{len(spec.features)} features at degree {spec.degree} need {monomials} monomials, "
+            f"more than the {MAX_MONOMIALS} a ciphertext holds"
+        )
+    if problem:
+        raise JobSpecError(SpecErrorCode.BAD_FEATURES, problem, features=list(spec.features))

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from contracts.jobspec import JobSpec, VectorLayout
+from contracts.jobspec import JobKind, JobSpec, VectorLayout
 from contracts.privacy import NoiseMode, NoiseReport, PrivacyTerms
 from protocols import fixedpoint
 from protocols.dp.accounting import distributed_gaussian_rho, gaussian_rho, rho_for, std_of_discrete_gaussian
@@ -67,13 +67,18 @@ class NoisePlan:
 def plan_noise(
     spec: JobSpec, layout: VectorLayout, privacy: PrivacyTerms, threshold: int
 ) -> NoisePlan | None:
-    """The noise for ``spec``, or None when the job asks for no differential privacy (no ε)."""
+    """The noise for ``spec``, or None when the job asks for no differential privacy (no ε).
+
+    Encrypted scoring is noised by the nodes whatever the contract's mode: its sums reach the coordinator
+    only under the buyer's key, so there is nothing it could add central noise to.
+    """
     if spec.epsilon is None:
         return None
     rho = rho_for(spec.epsilon, privacy.delta)
     if rho <= 0:
         raise ValueError(f"epsilon {spec.epsilon} at delta {privacy.delta} leaves no privacy budget")
-    shares = threshold if privacy.noise_mode is NoiseMode.DISTRIBUTED else 1
+    mode = NoiseMode.DISTRIBUTED if spec.kind is JobKind.ENCRYPTED_SCORING else privacy.noise_mode
+    shares = threshold if mode is NoiseMode.DISTRIBUTED else 1
     sensitivities = ring_sensitivities(layout, privacy.min_rows_per_factory, spec.precision_bits)
     touched = layout.terms_touched_by_a_row
     c = math.sqrt(touched / (2.0 * rho))
@@ -83,7 +88,7 @@ def plan_noise(
         epsilon=spec.epsilon,
         delta=privacy.delta,
         rho=rho,
-        mode=privacy.noise_mode,
+        mode=mode,
         shares=shares,
         term_sigma=tuple(c * d for d in sensitivities),
         scale_bits=spec.precision_bits,

@@ -32,6 +32,8 @@ class CoordinatorSettings(BaseSettings):
     instance_id: str = "coordinator-1"
     # The gateway answers 413 to a request body past this many bytes, counting as the body streams in.
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # ... except a buyer's encrypted job input, which may be this large (a ckks-8192 context is ~34 MB).
+    max_input_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     # ... and 408 to one whose body has not fully arrived this many seconds after the request began.
     request_read_timeout_s: float = Field(default=30.0, gt=0)
 

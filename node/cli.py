@@ -235,7 +235,11 @@ def publish(
         list[str] | None, typer.Option(help="Allowed buyer region (ISO 3166); repeatable (default CN).")
     ] = None,
     kind: Annotated[
-        list[str] | None, typer.Option(help="Allowed job kind; repeatable (default: all).")
+        list[str] | None,
+        typer.Option(
+            help="Allowed job kind; repeatable (default: every statistic; extract and "
+            "encrypted_scoring only when named)."
+        ),
     ] = None,
     min_cohort: Annotated[
         int | None, typer.Option(help="Fewest distinct factories in any result (3).")

@@ -20,10 +20,11 @@ from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
 from contracts.enforcement import node_check, release_rules
 from contracts.exceptions import JobSpecError, SignatureError
-from contracts.jobspec import JobSpec, vector_layout
+from contracts.jobspec import JobKind, JobSpec, vector_layout
 from contracts.peer_keys import PeerKeyError, verify_peer_keys
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
+from contracts.scoring import count_positions, monomial_sums
 from contracts.signing import verify_countersignature, verify_signature
 from contracts.tickets import JobTicket, TicketError, verify_ticket
 from node.budget import BudgetLedger
@@ -35,6 +36,7 @@ from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_vector
 from node.privacy import add_noise_share, plan_and_charge
+from node.scoring import ScoringWork, encrypted_scores, open_input
 from node.witness import Witness
 from protocols import fixedpoint
 from protocols.dp.samplers import RandomSource, system_random
@@ -49,6 +51,7 @@ from protocols.secagg.messages import (
     RelayedShares,
     UnmaskRequest,
 )
+from protocols.secagg.pairwise import pairwise_masks
 
 from . import serde
 
@@ -80,6 +83,9 @@ class RunState:
     ticket: JobTicket
     secagg: client.ClientState
     encoded: RingArray = field(repr=False)
+    # Encrypted scoring: the work kept for the masked-input round, and the ciphertexts it produced.
+    scoring: ScoringWork | None = field(default=None, repr=False)
+    scores: list[bytes] | None = field(default=None, repr=False)
 
 
 def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicket:
@@ -179,10 +185,16 @@ def note_statements(ctx: NodeContext, contract: Contract) -> None:
                            about=statement.contract_id)  # fmt: skip
 
 
-async def start_run(ctx: NodeContext, ticket: JobTicket) -> tuple[RunState, serde.ClientMessage]:
-    """Accept a checked ticket: compute the local statistics, encode them, advertise aggregation keys."""
+async def start_run(
+    ctx: NodeContext, ticket: JobTicket, job_input: bytes | None = None
+) -> tuple[RunState, serde.ClientMessage]:
+    """Accept a checked ticket: compute the local statistics, encode them, advertise aggregation keys.
+
+    ``job_input`` is the buyer's input the coordinator sent ahead of the ticket (encrypted scoring).
+    """
     verify_keys = check_peer_keys(ctx, ticket)
     plaintext, min_cohort = False, 2
+    work: ScoringWork | None = None
     if ticket.spec.get("kind") == DIAGNOSTIC_KIND:
         try:
             diagnostic = DiagnosticSpec.model_validate(ticket.spec)
@@ -197,7 +209,7 @@ async def start_run(ctx: NodeContext, ticket: JobTicket) -> tuple[RunState, serd
         # The floor comes from the signed contract (and the job, if stricter), never from the ticket.
         min_cohort = release_rules(contract, spec).min_cohort
         _check_threshold(ticket, min_cohort)
-        encoded = await _local_statistics(ctx, ticket, spec, contract)
+        encoded, work = await _local_statistics(ctx, ticket, spec, contract, job_input)
     config, state = _secagg_client(ctx, ticket, verify_keys, min_cohort)
     ctx.journal.record(
         ctx.clock(),
@@ -213,7 +225,7 @@ async def start_run(ctx: NodeContext, ticket: JobTicket) -> tuple[RunState, serd
             ctx.identity.participant_id, fixedpoint.pack(encoded, config.ring_bits)
         )
     state, message = client.advertise_keys(state, signing_key=ctx.identity.signing_key)
-    return RunState(ticket, state, encoded), message
+    return RunState(ticket, state, encoded, scoring=work), message
 
 
 def _check_threshold(ticket: JobTicket, min_cohort: int) -> None:
@@ -246,8 +258,9 @@ def _secagg_client(
 
 
 async def _local_statistics(
-    ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract
-) -> RingArray:
+    ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract, job_input: bytes | None = None
+) -> tuple[RingArray, ScoringWork | None]:
+    """The encoded vector this node feeds into secure aggregation and, for encrypted scoring, its work."""
     try:
         dataset = ctx.config.dataset(spec.dataset)
     except ConfigError as exc:
@@ -256,10 +269,16 @@ async def _local_statistics(
         layout = vector_layout(spec, dataset.schema)
     except JobSpecError as exc:
         raise JobRefused("invalid_spec", str(exc)) from exc
-    if layout.length != ticket.vector_length:
+    scored = spec.kind is JobKind.ENCRYPTED_SCORING
+    # Encrypted scoring sends only each group's row count and indicator through secure aggregation.
+    released = count_positions(layout) if scored else None
+    length = layout.length if released is None else len(released)
+    if length != ticket.vector_length:
         raise JobRefused(
-            "layout_mismatch", f"expected {layout.length} statistics, ticket says {ticket.vector_length}"
+            "layout_mismatch", f"expected {length} statistics, ticket says {ticket.vector_length}"
         )
+    # The buyer's query is checked before anything is computed or charged.
+    opened = await asyncio.to_thread(open_input, job_input, spec) if scored else None
     try:  # cheap unless a file changed since it last passed; before charging, as nothing is computed yet
         await asyncio.to_thread(ctx.data.verify, dataset)
     except DataError as exc:
@@ -283,7 +302,13 @@ async def _local_statistics(
         cells_contributed=gated.qualifying,
         rows_contributed=gated.rows,
     )
-    return add_noise_share(_encode(gated.vector, ticket), plan, layout, ctx.rng)
+    noised = add_noise_share(_encode(gated.vector, ticket), plan, layout, ctx.rng)
+    if released is None or opened is None:
+        return noised, None
+    # The sums the node encrypts are exactly its encoded share, noise included: the same release.
+    decoded = fixedpoint.decode(noised, scale_bits=ticket.scale_bits, ring_bits=ticket.ring_bits)  # type: ignore[arg-type]
+    public, queries = opened
+    return noised[released], ScoringWork(public, queries, monomial_sums(layout, decoded))
 
 
 def data_refusal(dataset: DatasetConfig, error: LocalComputeError) -> JobRefused:
@@ -312,7 +337,10 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
         run.secagg, reply = client.share_keys(run.secagg, message)
         return reply
     if isinstance(message, RelayedShares):
+        before = run.secagg
         run.secagg, masked = client.masked_input(run.secagg, message, run.encoded)
+        if run.scoring is not None:
+            run.scores = _masked_scores(run.scoring, before, run.secagg)
         return masked
     if isinstance(message, ConsistencyRequest):
         run.secagg, signed = client.consistency(run.secagg, message, signing_key=ctx.identity.signing_key)
@@ -321,6 +349,21 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
         run.secagg, shares = client.unmask(run.secagg, message)
         return shares
     raise TypeError(f"unexpected message {message!r}")
+
+
+def _masked_scores(work: ScoringWork, before: client.ClientState, after: client.ClientState) -> list[bytes]:
+    """The encrypted scores, masked with the same peers as the masked input (U2), from the same keys.
+
+    Sent with the masked input, they are in the sum exactly when it is: a node whose input is in the sum
+    never has its mask key reconstructed, so its ciphertexts stay masked for anyone but the sum's reader.
+    """
+    secret = before.mask_keys.secret if before.mask_keys is not None else None
+    if secret is None:
+        raise JobRefused("protocol_state", "the mask key is gone before the masked input")
+    me = after.client_id
+    peers = {v: before.key_table[v].mask_public for v in after.held_shares if v != me}
+    masks = pairwise_masks(after.config, me, secret, peers)
+    return encrypted_scores(work, masks, after.config.session_id)
 
 
 async def use_idle_time(run: RunState) -> None:

@@ -147,9 +147,7 @@ def build_query(
     if layout.kind is JobKind.HISTOGRAM:
         return eligible + _histogram_select(layout, group, params), params.values
     measured = spec.measured_fields()
-    centred = [
-        f"{quote(name)} - {params.bind(layout.centres[name])} AS z{i}" for i, name in enumerate(measured)
-    ]
+    centred = [f"{_centred(schema.field(name), layout, params)} AS z{i}" for i, name in enumerate(measured)]
     columns = ", ".join([*group, *centred]) or "1 AS one"
     aggregates = ", ".join(_aggregate(term, measured) for term in layout.terms)
     sql = (
@@ -157,6 +155,17 @@ def build_query(
         f"SELECT {', '.join([*group, aggregates])} FROM centred" + (f" GROUP BY {group[0]}" if group else "")
     )
     return sql, params.values
+
+
+def _centred(field: FieldSpec, layout: VectorLayout, params: Params) -> str:
+    """``x - centre``; for encrypted scoring ``(x - centre) / half-width``, in [-1, 1].
+
+    The buyer's coefficients are written for monomials of the scaled value (``protocols.he.monomials``).
+    """
+    centred = f"{quote(field.name)} - {params.bind(layout.centres[field.name])}"
+    if layout.kind is JobKind.ENCRYPTED_SCORING:
+        return f"({centred}) / {params.bind(field.half_width)}"
+    return centred
 
 
 def _eligible_rows(

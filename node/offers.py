@@ -29,7 +29,9 @@ class OfferNotReady(NodeError):
 
 
 # Every kind but record-level extracts, which need extract terms an offer built here does not carry.
-AGGREGATE_KINDS = tuple(kind for kind in JobKind if kind.value != "extract")
+# What an offer allows unless its terms name kinds: every statistic. An extract releases rows and encrypted
+# scoring runs a model the factory cannot read, so each is allowed only where the terms name it.
+AGGREGATE_KINDS = tuple(kind for kind in JobKind if kind.value not in ("extract", "encrypted_scoring"))
 
 
 @dataclass(frozen=True)

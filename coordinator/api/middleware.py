@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import anyio
 from starlette.exceptions import HTTPException
@@ -72,9 +72,11 @@ class BodyLimitMiddleware:
         limit: int,
         read_timeout_s: float,
         on_declared_too_large: TooLargeHook | None = None,
+        larger: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})  # exact paths allowed a larger body, e.g. uploads
         self.read_timeout_s = read_timeout_s
         self.on_declared_too_large = on_declared_too_large
 
@@ -83,11 +85,12 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         meter = scope[_METER_KEY] = _BodyMeter()
+        limit = self.larger.get(scope.get("path", ""), self.limit)
         declared = _content_length(scope)
-        if declared is not None and declared > self.limit:
+        if declared is not None and declared > limit:
             if self.on_declared_too_large is not None:
-                await self.on_declared_too_large(scope, declared, self.limit)
-            await send_error(send, 413, "request_too_large", f"the request body exceeds {self.limit} bytes")
+                await self.on_declared_too_large(scope, declared, limit)
+            await send_error(send, 413, "request_too_large", f"the request body exceeds {limit} bytes")
             return
 
         deadline = time.monotonic() + self.read_timeout_s
@@ -99,8 +102,8 @@ class BodyLimitMiddleware:
                 raise BodyTooSlow(self.read_timeout_s)
             if message["type"] == "http.request":
                 meter.update(message.get("body", b""))
-                if meter.size > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if meter.size > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counted, send)

@@ -9,14 +9,15 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from coordinator.client.gateway import GatewayClient, GatewayError
-from coordinator.client.tables import Renderer
-from coordinator.client.trust import GatewayTrustError, ca_file_for
+from coordinator.client.trust import GatewayTrustError
 from coordinator.settings import read_endpoints
 
 console = Console()
+# How a command shows its answer to people: a table, or any other rich renderable (bars, for results).
+View = Callable[[Any], RenderableType]
 err_console = Console(stderr=True)
 
 DataDirOpt = Annotated[
@@ -62,17 +63,15 @@ def client_for(
     url = gateway_url(url, data_dir)
     if token is None and (data_dir / "operator.token").exists():
         token = (data_dir / "operator.token").read_text().strip()
-    ca_file = ca_file_for(url, ca, data_dir)
     try:
-        ca_pem = ca_file.read_bytes() if ca_file is not None else None
-        return GatewayClient(url, token, ca_pem=ca_pem, insecure_http=insecure_http)
+        return GatewayClient.connect(url, token, ca=ca, data_dir=data_dir, insecure_http=insecure_http)
     except OSError as error:
         raise typer.BadParameter(f"cannot read the CA certificate: {error}") from None
     except GatewayTrustError as error:
         raise typer.BadParameter(str(error)) from None
 
 
-def emit(data: Any, as_json: bool, table: Renderer | None = None) -> None:
+def emit(data: Any, as_json: bool, table: View | None = None) -> None:
     """JSON for scripts with ``--json`` (a list prints as one array); else a table, or pretty JSON."""
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -92,7 +91,7 @@ def show(
     ca: Path | None = None,
     insecure_http: bool = False,
     contract_id: str | None = None,
-    table: Renderer | None = None,
+    table: View | None = None,
 ) -> None:
     """Call the gateway and print the answer; a refusal prints its code and exits 2.
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from contracts.jobspec import JobKind
 from coordinator.client.cli_common import (
     CaOpt,
     DataDirOpt,
@@ -24,11 +26,16 @@ from coordinator.client.cli_common import (
     show,
 )
 from coordinator.client.gateway import GatewayClient, GatewayError
+from coordinator.client.plots import PLOT_FORMATS, result_view, save_plot
 from coordinator.client.tables import contracts_table, jobs_table
 
 contract_app = typer.Typer(
     help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
 )
+if TYPE_CHECKING:  # HE (TenSEAL) loads only for encrypted scoring
+    from coordinator.client.scoring import ScoringModel
+    from protocols.he import FeatureBounds, KeyOwner
+
 job_app = typer.Typer(help="Submit and follow joint-analysis jobs.", no_args_is_help=True)
 
 
@@ -194,8 +201,14 @@ for _move, _doc in (
 @job_app.command("submit")
 def job_submit(
     spec_file: Annotated[
-        Path, typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...).")
-    ],
+        Path | None,
+        typer.Argument(help="Job spec as JSON (kind, dataset, field, group_by, ...); options override it."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="The job kind (count, mean, encrypted_scoring, ...).")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="The dataset the job reads.")] = None,
+    group_by: Annotated[str | None, typer.Option(help="A category field to group by.")] = None,
     contract: Annotated[str | None, typer.Option(help="The finalized contract the job runs under.")] = None,
     epsilon: Annotated[
         float | None, typer.Option(help="The share of the contract's epsilon budget this job spends.")
@@ -207,6 +220,14 @@ def job_submit(
     timeout: Annotated[
         float, typer.Option(min=1, help="With --wait: give up waiting after this many s.")
     ] = 600,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="encrypted_scoring: your private model (JSON); it leaves this machine encrypted."),
+    ] = None,
+    he_key: Annotated[
+        Path | None,
+        typer.Option(help="encrypted_scoring: your HE secret key file, made on first use [DATA_DIR/he.key]."),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -215,15 +236,22 @@ def job_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a joint-analysis job (buyer) under a finalized usage contract."""
-    spec = json.loads(spec_file.read_text())
+    spec = json.loads(spec_file.read_text()) if spec_file is not None else {}
+    chosen = {"kind": kind, "dataset": dataset, "group_by": group_by}
+    spec |= {name: value for name, value in chosen.items() if value is not None}
     if contract is not None:
         spec["contract_id"] = contract
     if epsilon is not None:
         spec["epsilon"] = epsilon
     if purpose is not None:
         spec["purpose"] = purpose
+    if (spec.get("kind") == JobKind.ENCRYPTED_SCORING) != (model is not None):
+        raise typer.BadParameter("--model goes with, and only with, a spec of kind encrypted_scoring")
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
+            scoring = None
+            if model is not None:
+                scoring = _encrypted_query(client, spec, model, he_key or data_dir / "he.key")
             job = client.submit_job(spec)
             if wait:
                 with err_console.status(f"job {job['id']} {job['state']}") as status:
@@ -234,6 +262,8 @@ def job_submit(
                     job = client.wait(job["id"], timeout=timeout, progress=progress)
                 if job["state"] == "SUCCEEDED":
                     job["result"] = client.result(job["id"])["result"]
+                    if scoring is not None:
+                        job["result"] = scoring.read(job["result"])
         except GatewayError as error:
             raise fail(error) from None
         except TimeoutError as error:
@@ -242,6 +272,54 @@ def job_submit(
             )
             raise typer.Exit(3) from None
     emit(job, as_json)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    model: ScoringModel
+    bounds: FeatureBounds
+    owner: KeyOwner
+
+    def read(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The decrypted figures in place of the ciphertexts."""
+        from coordinator.client.scoring import read_scores
+
+        groups = read_scores(result, self.model, self.bounds, self.owner)
+        return {k: v for k, v in result.items() if k != "groups"} | {"groups": groups}
+
+
+def _encrypted_query(
+    client: GatewayClient, spec: dict[str, Any], model_file: Path, key_file: Path
+) -> _Scoring:
+    """Encrypt the model under the buyer's key, upload it, and name it in ``spec``."""
+    from coordinator.client.scoring import prepare
+
+    scoring = _scoring_for(client, spec.get("dataset"), model_file, key_file)
+    with err_console.status("encrypting the model under your key"):
+        prepared = prepare(scoring.model, scoring.bounds, scoring.owner)
+    with err_console.status(f"uploading the encrypted query ({len(prepared.data) / 2**20:.0f} MiB)"):
+        uploaded = client.upload_input(prepared.data)
+    spec.update(prepared.spec_fields(scoring.model, uploaded["digest"]))
+    return scoring
+
+
+def _scoring_for(client: GatewayClient, dataset: Any, model_file: Path, key_file: Path) -> _Scoring:
+    """The model, the public bounds of its features in ``dataset``, and the buyer's key (made if missing)."""
+    from contracts.schema import DatasetSchema
+    from coordinator.client.scoring import ScoringModel, feature_bounds, load_or_create_key
+
+    try:
+        model = ScoringModel.model_validate_json(model_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read the model {model_file}: {exc}") from None
+    schemas = {d["name"]: d["schema"] for d in client.datasets() if d.get("schema")}
+    if dataset not in schemas:
+        raise typer.BadParameter(f"no dataset {dataset!r} is published")
+    try:
+        bounds = feature_bounds(model, DatasetSchema.model_validate(schemas[dataset]))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return _Scoring(model, bounds, load_or_create_key(key_file))
 
 
 @job_app.command("list")
@@ -283,6 +361,15 @@ def job_status(
 @job_app.command("result")
 def job_result(
     job_id: str,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the result into this file, FILE.svg or FILE.png.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="encrypted_scoring: the model the job ran, to decrypt its figures.")
+    ] = None,
+    he_key: Annotated[
+        Path | None, typer.Option(help="encrypted_scoring: your HE secret key file [DATA_DIR/he.key].")
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -290,5 +377,27 @@ def job_result(
     insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a finished job's result."""
-    show(url, token, data_dir, as_json, lambda c: c.result(job_id), ca=ca, insecure_http=insecure_http)
+    """Print a finished job's result: bars for histograms and grouped results, else its JSON."""
+    if plot is not None and plot.suffix.lower() not in PLOT_FORMATS:
+        raise typer.BadParameter("name a .svg or .png file", param_hint="--plot")
+
+    def fetch(client: GatewayClient) -> Any:
+        released = client.result(job_id)
+        if released["result"].get("kind") == JobKind.ENCRYPTED_SCORING:
+            if model is None:
+                raise typer.BadParameter("the figures are encrypted: give --model (and --he-key)")
+            scoring = _scoring_for(
+                client, released["result"]["dataset"], model, he_key or data_dir / "he.key"
+            )
+            released["result"] = scoring.read(released["result"])
+            return released
+        if plot is not None:
+            try:
+                save_plot(released["result"], plot)
+            except (ValueError, OSError) as error:  # an extract, a withheld regression, an unwritable path
+                err_console.print(f"[red]error[/red] cannot draw the result: {error}")
+                raise typer.Exit(2) from None
+            err_console.print(f"drew the result into {plot}", highlight=False)
+        return released
+
+    show(url, token, data_dir, as_json, fetch, ca=ca, insecure_http=insecure_http, table=result_view)

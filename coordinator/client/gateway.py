@@ -9,6 +9,7 @@ import base64
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,15 +19,62 @@ from contracts.agreement import Contract
 from contracts.enrollment import EnrollmentToken, verify_grant
 from contracts.signing import sign_statement, sign_terms
 from contracts.statements import StatementAction
-from coordinator.client.trust import verification_for
+from coordinator.client.trust import ca_file_for, verification_for
+
+# Where a coordinator keeps its keys and tokens unless told otherwise (the CLI's --data-dir default).
+DEFAULT_DATA_DIR = Path("dataspace-data")
 
 
 class GatewayError(Exception):
-    """The gateway refused a request; carries the HTTP status and the error body's code."""
+    """The gateway refused a request; carries the HTTP status and the error body's code.
+
+    A refusal with a status the gateway documents raises the subclass named for it, so callers can catch
+    ``NotFoundError`` rather than compare numbers; every one is still a ``GatewayError``.
+    """
 
     def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class AuthenticationError(GatewayError):
+    """401: no bearer token, or one the gateway does not know."""
+
+
+class PermissionDeniedError(GatewayError):
+    """403: not allowed for this role, by the contract, or a signature that does not verify."""
+
+
+class NotFoundError(GatewayError):
+    """404: no such resource, or not one this participant may see."""
+
+
+class ConflictError(GatewayError):
+    """409: not possible in the current state (an illegal contract move, a result not yet there)."""
+
+
+class GoneError(GatewayError):
+    """410: expired."""
+
+
+class InvalidRequestError(GatewayError):
+    """400 or 422: the request does not match the schema or the domain rules; ``details`` name the field."""
+
+
+_ERROR_OF_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: InvalidRequestError,
+}
+
+
+def gateway_error(status: int, code: str, message: str, details: Any = None) -> GatewayError:
+    """The ``GatewayError`` subclass for ``status`` (the base class for a status without one)."""
+    return _ERROR_OF_STATUS.get(status, GatewayError)(status, code, message, details)
 
 
 class GatewayClient:
@@ -57,6 +105,33 @@ class GatewayClient:
         self.participant_id, self.signing_key = participant_id, signing_key
         self.contract_id: str | None = None  # jobs submitted without one run under this contract
 
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        ca: Path | bytes | None = None,
+        data_dir: Path = DEFAULT_DATA_DIR,
+        insecure_http: bool = False,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> GatewayClient:
+        """A session that trusts the operator CA the CLI trusts.
+
+        That is ``ca`` (a file, or PEM bytes), else ``ca.crt`` of the operator's ``data_dir``, else
+        ``dataspace-ca.crt`` saved by ``dataspace enroll``. Raises ``OSError`` when the CA file cannot be
+        read and ``GatewayTrustError`` as ``__init__`` does.
+        """
+        if isinstance(ca, bytes):
+            ca_pem: bytes | None = ca
+        else:
+            ca_file = ca_file_for(url, ca, data_dir)
+            ca_pem = ca_file.read_bytes() if ca_file is not None else None
+        return cls(
+            url, token, ca_pem=ca_pem, insecure_http=insecure_http, timeout=timeout, transport=transport
+        )
+
     def close(self) -> None:
         self.http.close()
 
@@ -73,7 +148,7 @@ class GatewayClient:
                 error = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 error = {"code": "http_error", "message": response.text}
-            raise GatewayError(response.status_code, error["code"], error["message"], error.get("details"))
+            raise gateway_error(response.status_code, error["code"], error["message"], error.get("details"))
         return response.json()
 
     def health(self) -> dict[str, Any]:
@@ -223,7 +298,7 @@ class GatewayClient:
         demand = self._call("GET", f"/api/v1/demands/{demand_id}")["demand"]
         cohorts = self.demand_matches(demand_id, limit=rank)
         if len(cohorts) < rank:
-            raise GatewayError(
+            raise gateway_error(
                 404, "no_such_cohort", f"matching proposes {len(cohorts)} cohort(s) for {demand_id}"
             )
         return self.propose_contract(cohorts[rank - 1]["offer_ids"], demand["purpose"], demand["region"])
@@ -241,6 +316,12 @@ class GatewayClient:
     def me(self) -> dict[str, Any]:
         """The participant id and role the token speaks for."""
         result: dict[str, Any] = self._call("GET", "/api/v1/me")
+        return result
+
+    def upload_input(self, data: bytes) -> dict[str, Any]:
+        """Store an encrypted job input; the answer's ``digest`` is what a job names as ``input_digest``."""
+        headers = {"content-type": "application/octet-stream"}
+        result: dict[str, Any] = self._call("PUT", "/api/v1/jobs/inputs", content=data, headers=headers)
         return result
 
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:

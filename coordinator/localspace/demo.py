@@ -25,6 +25,7 @@ from coordinator.client.audit import render_trail, verify_local
 from coordinator.client.gateway import GatewayClient, GatewayError
 from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, read_factory
 from coordinator.localspace.demo_extract import extract_scenario, print_extract
+from coordinator.localspace.demo_scoring import print_scoring, scoring_scenario
 from coordinator.localspace.harness import BUYER_ID, LocalSpace
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
@@ -125,6 +126,8 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         private = _private_jobs(space, factories, schema)
     with console.status("factories publish extract terms with a desensitized preview; one extract runs"):
         extract = extract_scenario(space, PURPOSE)
+    with console.status("a buyer scores its private model under its own homomorphic key"):
+        scoring = scoring_scenario(space, PURPOSE, factories, schema)
     with console.status("waiting for every factory to witness the audit log, then verifying it"):
         audit = _audit(space, n_nodes, jobs[0]["id"])
     return {
@@ -142,6 +145,7 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         "withheld_job": withheld,
         "private": private,
         "extract": extract,
+        "scoring": scoring,
         "audit": audit,
     }
 
@@ -254,6 +258,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
     )
     _print_private(report["private"], console)
     print_extract(report["extract"], console)
+    print_scoring(report["scoring"], console)
     audit = report["audit"]
     console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
     console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "

@@ -15,19 +15,23 @@ from contracts.agreement import Contract
 from contracts.analysis import finalize
 from contracts.enforcement import release_rules
 from contracts.exceptions import ContractsError
-from contracts.jobspec import JobSpec, VectorLayout, vector_layout
+from contracts.jobspec import JobKind, JobSpec, VectorLayout, vector_layout
 from contracts.negotiation import Stage
-from contracts.noise import plan_noise
+from contracts.noise import NoisePlan, plan_noise
 from contracts.policy import JobRequest, evaluate_policy
 from contracts.privacy import NoiseMode, PrivacyTerms, ReleaseRules
 from contracts.schema import DatasetSchema
+from contracts.scoring import count_plan, count_spec
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
+from coordinator.server.scoring_run import ScoringRun
 from coordinator.services import contracting
 from coordinator.services.datasets import dataset_schema
 from coordinator.store.tables import Job
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols import fixedpoint
+from protocols.he import query
+from protocols.he.exceptions import HEError
 
 RING_BITS: fixedpoint.RingBits = 64
 
@@ -54,6 +58,10 @@ class JobRun:
             layout = vector_layout(self.spec, schema)
         except ContractsError as exc:
             raise RunFailed("invalid_spec", str(exc)) from exc
+        scoring = await self._open_scoring() if self.spec.kind is JobKind.ENCRYPTED_SCORING else None
+        # What goes through secure aggregation: the statistics, or encrypted scoring's count view.
+        view_spec = count_spec(self.spec) if scoring is not None else self.spec
+        view = vector_layout(view_spec, schema) if scoring is not None else layout
         contract = contracting.load(self.ctx, self.job.contract_id) if self.job.contract_id else None
         if contract is not None:  # only the factories that signed the contract take part
             holders = [pid for pid in holders if pid in contract.provider_ids]
@@ -69,9 +77,11 @@ class JobRun:
             if len(self.participants) < self.spec.min_participants:
                 raise RunFailed("not_enough_nodes", f"{len(self.participants)} node(s) can prove their keys; "
                                 f"the job needs {self.spec.min_participants}")  # fmt: skip
-            config = channel.new_config(self.participants, rules.min_cohort, RING_BITS, layout.length)
+            config = channel.new_config(self.participants, rules.min_cohort, RING_BITS, view.length)
             terms = contract.model_dump(mode="json") if contract is not None else None
             spec = self.spec.model_dump(mode="json")
+            if scoring is not None:
+                channel.send_input(self.participants, scoring.data)
             channel.send_tickets(config, spec, self.spec.precision_bits, terms)
             aggregate, contributors = await channel.secure_aggregation(config)
         finally:
@@ -79,35 +89,58 @@ class JobRun:
         if contributors < self.spec.min_participants:
             raise RunFailed("too_few_contributors", f"only {contributors} nodes contributed; the job needs "
                             f"{self.spec.min_participants}")  # fmt: skip
-        result = self._release(schema, layout, contract, aggregate, config.threshold, contributors)
+        plan = self._plan(layout, contract, config.threshold)
+        if scoring is None:
+            result = self._release(schema, self.spec, layout, plan, contract, aggregate, contributors)
+        else:
+            counts = self._release(
+                schema, view_spec, view, count_plan(plan), contract, aggregate, contributors
+            )
+            result = await scoring.finish(counts, channel, layout, plan, contributors)
         # From here on "contributors" means factories that qualified for every released cell.
         return RunOutcome(result, result["contributors"], channel.refusals)
+
+    async def _open_scoring(self) -> ScoringRun:
+        row = self.ctx.store.job_input(self.job.buyer_id, self.spec.input_digest or "")
+        if row is None:
+            raise RunFailed("input_not_found", "the job's encrypted input is no longer stored")
+        try:
+            public, _ = await asyncio.to_thread(
+                query.open_query, row.data, params=row.he_params, outputs=row.outputs
+            )
+        except HEError as exc:
+            raise RunFailed("malformed_input", f"the job's encrypted input does not load: {exc}") from exc
+        return ScoringRun(self.spec, row.data, public)
+
+    def _plan(self, layout: VectorLayout, contract: Contract | None, threshold: int) -> NoisePlan | None:
+        """The noise plan every node computed from the same spec, terms and threshold."""
+        privacy = contract.terms.privacy if contract is not None else PrivacyTerms()
+        try:
+            return plan_noise(self.spec, layout, privacy, threshold)
+        except ValueError as exc:
+            raise RunFailed("epsilon_budget", str(exc)) from exc
 
     def _release(
         self,
         schema: DatasetSchema,
+        spec: JobSpec,
         layout: VectorLayout,
+        plan: NoisePlan | None,
         contract: Contract | None,
         aggregate: fixedpoint.RingArray,
-        threshold: int,
         contributors: int,
     ) -> dict[str, Any]:
-        """Noise (central mode), cell minimums and the figures; the plan is the one every node computed."""
-        privacy = contract.terms.privacy if contract is not None else PrivacyTerms()
-        try:
-            plan = plan_noise(self.spec, layout, privacy, threshold)
-        except ValueError as exc:
-            raise RunFailed("epsilon_budget", str(exc)) from exc
+        """Noise (central mode), cell minimums and the figures."""
         if plan is not None and plan.mode is NoiseMode.CENTRAL:
             aggregate = aggregate + plan.sample(layout, self.ctx.rng)
-        values = fixedpoint.decode(aggregate, scale_bits=self.spec.precision_bits, ring_bits=RING_BITS)
+        values = fixedpoint.decode(aggregate, scale_bits=spec.precision_bits, ring_bits=RING_BITS)
         rules = release_rules(contract, self.spec) if contract is not None else _job_rules(self.spec)
         noise = plan.report(layout, contributors) if plan is not None else None
         try:
-            result = finalize(self.spec, schema, values, rules, noise)
+            result = finalize(spec, schema, values, rules, noise)
         except ContractsError as exc:
             raise RunFailed("analysis_failed", str(exc)) from exc
-        result["fixed_point_max_abs_error"] = fixedpoint.max_abs_error(contributors, self.spec.precision_bits)
+        result["fixed_point_max_abs_error"] = fixedpoint.max_abs_error(contributors, spec.precision_bits)
         return result
 
     def _check_contract_now(self, contract: Contract) -> None:

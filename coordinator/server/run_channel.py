@@ -13,6 +13,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,7 @@ from protocols.secagg.messages import (
 
 log = logging.getLogger(__name__)
 TICKET_LIFETIME = timedelta(minutes=10)
+INPUT_CHUNK_BYTES = 1024 * 1024
 
 
 class RunFailed(Exception):
@@ -94,6 +96,9 @@ class RunChannel:
         self.round_seconds: dict[str, float] = {}
         self.survivors: tuple[str, ...] = ()
         self.registrations: dict[str, Registration] = {}
+        # Encrypted scoring: the ciphertexts that came with each masked input, and who was asked for one.
+        self.scores: dict[str, list[bytes]] = {}
+        self.masked_round: frozenset[str] = frozenset()
         self.inbox: asyncio.Queue[InboxItem] = ctx.sessions.open_run(self.run_id)
 
     def close(self) -> None:
@@ -157,6 +162,15 @@ class RunChannel:
             payload, signature = self.sign(ticket)
             self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))
 
+    def send_input(self, participants: Sequence[str], data: bytes) -> None:
+        """The buyer's input, in pieces, to every participant ahead of its ticket (same stream, in order)."""
+        for pid in participants:
+            for offset in range(0, len(data), INPUT_CHUNK_BYTES):
+                piece = pb.JobInputChunk(
+                    offset=offset, total=len(data), data=data[offset : offset + INPUT_CHUNK_BYTES]
+                )
+                self.send(pid, pb.ToNode(input=piece))
+
     def sign(self, ticket: JobTicket) -> tuple[bytes, bytes]:
         """The ticket's canonical bytes and the coordinator's signature over them."""
         return sign_ticket(ticket, self.ctx.keys.ticket_key)
@@ -176,6 +190,8 @@ class RunChannel:
         contributors = 0
         for round_ in ROUNDS[config.mode]:
             started = time.perf_counter()
+            if round_.message_type is MaskedInput:
+                self.masked_round = frozenset(expected)
             for pid, message in await self.collect(expected, round_.message_type, round_.name):
                 try:
                     state = round_.receive(state, message)
@@ -208,6 +224,8 @@ class RunChannel:
         """
         received = []
         for pid, message in (await self.first_answers(expected, name)).items():
+            if message_type is MaskedInput and message.HasField("scores"):
+                self.scores[pid] = list(message.scores.ciphertexts)
             try:
                 received.append((pid, _decode(message, pid, message_type)))
             except InvalidMessageError as exc:

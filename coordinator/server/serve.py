@@ -94,7 +94,10 @@ async def serve(settings: CoordinatorSettings) -> None:
     # Bound to every interface, the first advertised name is how nodes reach us (e.g. a compose service name).
     context.grpc_target = f"{settings.public_host}:{grpc_port}"
 
-    http_socket = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that name it, and without it every
+    # response waits ~40 ms for the client's delayed ACK (uvicorn writes headers and body separately).
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    http_socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     http_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     http_socket.bind((settings.host, settings.http_port))
     http_port = http_socket.getsockname()[1]

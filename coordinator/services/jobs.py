@@ -24,6 +24,7 @@ from coordinator.exceptions import (
     mark_audited,
 )
 from coordinator.services import contracting
+from coordinator.services.job_inputs import check_job_input
 from coordinator.store.database import Charge
 from coordinator.store.tables import ContractRow, Job, JobState
 from protocols.dp.accounting import epsilon_for, rho_for
@@ -69,6 +70,7 @@ def _submit_under_contract(
     contract = contracting.load(context, contract_id)
     if contract.buyer != buyer_id:
         raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
+    check_job_input(context, buyer_id, spec)
     request = JobRequest(
         spec=spec,
         buyer=buyer_id,

@@ -26,6 +26,7 @@ from coordinator.store.tables import (
     DemandRow,
     EnrollmentTokenRow,
     Job,
+    JobInputRow,
     JobState,
     NodeDataset,
     OfferPreviewRow,
@@ -413,6 +414,17 @@ class Store:
             session.commit()
             session.refresh(job)
             return job
+
+    def add_job_input(self, row: JobInputRow) -> None:
+        """Store an input once; the same bytes uploaded again by the same buyer change nothing."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            if session.get(JobInputRow, (row.buyer_id, row.digest)) is None:
+                session.add(row)
+                session.commit()
+
+    def job_input(self, buyer_id: str, digest: str) -> JobInputRow | None:
+        with Session(self.engine) as session:
+            return session.get(JobInputRow, (buyer_id, digest))
 
     def job(self, job_id: str) -> Job:
         with Session(self.engine) as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 # Timezone-aware on PostgreSQL; SQLite keeps the UTC wall time and the store re-attaches UTC.
@@ -80,6 +80,20 @@ class Job(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=_UTC_DATETIME)
     updated_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
+class JobInputRow(SQLModel, table=True):
+    """A buyer's private job input (an encrypted query), named by its SHA-256, used by its buyer's jobs."""
+
+    __tablename__ = "job_input"
+
+    buyer_id: str = Field(primary_key=True, max_length=18)
+    digest: str = Field(primary_key=True, max_length=64)
+    he_params: str = Field(max_length=32)
+    outputs: int
+    size: int = Field(sa_type=BigInteger)
+    data: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
 
 
 class WitnessKeyRow(SQLModel, table=True):

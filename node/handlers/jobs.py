@@ -18,6 +18,7 @@ from node.exceptions import JobRefused
 from node.extract import run_extract
 from node.handlers import Outbox
 from node.job_runner import NodeContext, RunState, advance, check_ticket, start_run, use_idle_time
+from node.scoring import InputBuffer
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.exceptions import ProtocolError
 
@@ -30,6 +31,8 @@ class JobHandler:
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
         self.runs: dict[str, RunState] = {}
+        # Inputs arriving ahead of their run's ticket, by run id (at most one run's at a time).
+        self.inputs: dict[str, InputBuffer] = {}
 
     async def handle(self, envelope: pb.CoordinatorMessage, outbox: Outbox) -> None:
         message = envelope.job
@@ -58,8 +61,12 @@ class JobHandler:
                 extract = pb.ExtractRows(rows=upload.rows, receipt=upload.receipt)
                 outbox.put_nowait(_from_node(message, extract=extract))
                 return
-            started, reply = await start_run(self.ctx, ticket)
+            buffer = self.inputs.pop(message.run_id, None)
+            job_input = bytes(buffer.data) if buffer is not None and buffer.complete else None
+            started, reply = await start_run(self.ctx, ticket, job_input)
             self.runs[message.run_id] = started
+        elif kind == "input":
+            self._receive_input(message)
         elif kind == "secagg":
             run = self.runs.get(message.run_id)
             if run is None:  # a run this node refused, finished or never joined: nothing to answer
@@ -76,15 +83,31 @@ class JobHandler:
         else:
             raise JobRefused("malformed_message", "a job message without a body this node knows")
         if reply is not None:
-            outbox.put_nowait(_from_node(message, secagg=serde.encode_client(reply)))
+            extra = {}
+            if (scored := self.runs.get(message.run_id)) is not None and scored.scores is not None:
+                extra["scores"] = pb.EncryptedScores(ciphertexts=scored.scores)
+                scored.scores = None
+            outbox.put_nowait(_from_node(message, secagg=serde.encode_client(reply), **extra))
         if (run := self.runs.get(message.run_id)) is not None:
             await use_idle_time(run)
+
+    def _receive_input(self, message: pb.ToNode) -> None:
+        """Keep one piece of a run's input; a new run's first piece replaces any unfinished other input."""
+        piece = message.input
+        buffer = self.inputs.get(message.run_id)
+        if buffer is None:
+            if piece.offset != 0:
+                raise JobRefused("malformed_input", "an input must start at offset 0")
+            self.inputs.clear()
+            buffer = self.inputs[message.run_id] = InputBuffer(piece.total)
+        buffer.add(piece.offset, piece.total, piece.data)
 
     def _refuse(
         self, message: pb.ToNode, outbox: Outbox, event: str, code: str, reason: str, detail: str = ""
     ) -> None:
         """Journal the failure with its local detail; refuse the run, if the message names one."""
         self.runs.pop(message.run_id, None)
+        self.inputs.pop(message.run_id, None)
         extra = {"detail": detail} if detail else {}
         self.ctx.journal.record(
             self.ctx.clock(), event, job_id=message.job_id, run_id=message.run_id, code=code, reason=reason,
@@ -95,6 +118,7 @@ class JobHandler:
 
     def _finish(self, message: pb.ToNode) -> None:
         run = self.runs.pop(message.run_id, None)
+        self.inputs.pop(message.run_id, None)
         state = message.finished.state if message.WhichOneof("body") == "finished" else "ABORTED"
         reason = message.abort.reason if message.WhichOneof("body") == "abort" else None
         if run is not None:

@@ -7,9 +7,11 @@ keys, which nothing here needs), and nothing returns the private TenSEAL context
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import tenseal as ts
 
 from protocols.he import _seal
 from protocols.he.ciphertexts import CiphertextSpec, load_into
@@ -20,12 +22,43 @@ from protocols.he.params import BFVParams, CKKSParams, HEParams
 class KeyOwner:
     """Holds a secret key for ``params``; ``galois_keys`` adds the rotation keys that scoring needs."""
 
-    def __init__(self, params: HEParams, *, galois_keys: bool = False, n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        params: HEParams,
+        *,
+        galois_keys: bool = False,
+        n_threads: int | None = None,
+        _context: Any = None,
+    ) -> None:
         self._params = params
         self._galois_keys = galois_keys
-        self._context = _seal.new_private_context(params, n_threads)
+        self._context = _context if _context is not None else _seal.new_private_context(params, n_threads)
         if galois_keys:
             self._context.generate_galois_keys()
+
+    def secret_bytes(self) -> bytes:
+        """The secret context (parameters, secret and public key; Galois keys are made again on load).
+
+        For the owner's own key file only: nothing else may ever receive these bytes.
+        """
+        return bytes(
+            self._context.serialize(
+                save_public_key=True, save_secret_key=True, save_galois_keys=False, save_relin_keys=False
+            )
+        )
+
+    @classmethod
+    def from_secret_bytes(
+        cls, data: bytes, params: HEParams, *, galois_keys: bool = False, n_threads: int | None = None
+    ) -> KeyOwner:
+        """The key owner saved by ``secret_bytes``, checked to be for ``params``."""
+        context = ts.context_from(data, n_threads=n_threads)
+        if not context.has_secret_key():
+            raise ValueError("the key file holds no secret key")
+        if tuple(int(w) for w in context.seal_context().data.key_parms_id()) != _seal.key_parms_id(params):
+            raise ValueError(f"the key file is not for parameter set {params.name}")
+        _seal.normalise(context, params)
+        return cls(params, galois_keys=galois_keys, _context=context)
 
     @property
     def params(self) -> HEParams:

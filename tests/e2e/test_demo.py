@@ -26,6 +26,10 @@ def test_demo_then_audit_verify_and_show(tmp_path: Path) -> None:
     assert all(job["pooled_check"]["agrees"] for job in report["jobs"])
     assert report["contract"]["state"] == "FINALIZED" and len(report["contract"]["signed_by"]) == 4
     assert (report["refused_job"]["status"], report["refused_job"]["code"]) == (403, "policy_violation")
+    scored = [(name, figure, row["plaintext"][name]) for row in report["scoring"]["rows"]
+              for name, figure in row["outputs"].items()]  # fmt: skip
+    assert len(scored) == 4 * 3  # four production lines, three outputs, each beside its plaintext answer
+    assert all(abs(f["value"] - plain) <= f["numeric_error"] for _, f, plain in scored)
     assert sorted(p.name for p in (workdir / "factories").iterdir()) == [
         "factory-1",
         "factory-2",

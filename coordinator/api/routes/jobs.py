@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from contracts.canonical import SafeId
@@ -15,10 +16,11 @@ from contracts.jobspec import JobSpec
 from contracts.schema import IDENTIFIER_PATTERN
 from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep, IdPath
 from coordinator.api.middleware import request_digest
-from coordinator.services import jobs
+from coordinator.services import job_inputs, jobs
 from coordinator.store.tables import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+INPUTS_PATH = "/api/v1/jobs/inputs"
 
 
 class JobPublic(BaseModel):
@@ -73,6 +75,34 @@ def submit(body: JobSubmission, request: Request, context: ContextDep, buyer: Bu
     job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, spec.epsilon, body.purpose,
                           request=request_digest(request.scope))  # fmt: skip
     return JobPublic.of(job)
+
+
+class JobInputPublic(BaseModel):
+    digest: str = Field(description="SHA-256 of the input; a job names it as input_digest")
+    bytes: int
+    he_params: str
+    outputs: int
+
+
+@router.put(
+    "/inputs",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def upload_input(request: Request, context: ContextDep, buyer: BuyerDep) -> JobInputPublic:
+    """A buyer's encrypted query (public context and encrypted coefficients), for encrypted scoring jobs.
+
+    Buyer only. The body is the raw query (``protocols.he.query``) and may be as large as
+    ``DATASPACE_MAX_INPUT_BYTES``; a context carrying a secret key is refused (422) and audited.
+    """
+    data = await request.body()
+    row = await run_in_threadpool(job_inputs.store_input, context, buyer.participant_id, data)
+    return JobInputPublic(digest=row.digest, bytes=row.size, he_params=row.he_params, outputs=row.outputs)
 
 
 @router.get("")

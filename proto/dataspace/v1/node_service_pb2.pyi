@@ -453,6 +453,35 @@ class JobFinished(_message.Message):
 Global___JobFinished: _TypeAlias = JobFinished  # noqa: Y015
 
 @_typing.final
+class JobInputChunk(_message.Message):
+    """One piece of a buyer's job input (an encrypted query), sent before the ticket of the run that uses it.
+    The pieces arrive in order; the node checks their SHA-256 against the job spec before reading them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFSET_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    offset: _builtins.int
+    total: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        offset: _builtins.int = ...,
+        total: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "offset", b"offset", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobInputChunk: _TypeAlias = JobInputChunk  # noqa: Y015
+
+@_typing.final
 class ToNode(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -462,6 +491,7 @@ class ToNode(_message.Message):
     SECAGG_FIELD_NUMBER: _builtins.int
     ABORT_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
+    INPUT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
     @_builtins.property
@@ -472,6 +502,8 @@ class ToNode(_message.Message):
     def abort(self) -> Global___JobAbort: ...
     @_builtins.property
     def finished(self) -> Global___JobFinished: ...
+    @_builtins.property
+    def input(self) -> Global___JobInputChunk: ...
     def __init__(
         self,
         *,
@@ -481,12 +513,13 @@ class ToNode(_message.Message):
         secagg: _secagg_pb2.SecAggServerMessage | None = ...,
         abort: Global___JobAbort | None = ...,
         finished: Global___JobFinished | None = ...,
+        input: Global___JobInputChunk | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "job_id", b"job_id", "run_id", b"run_id", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "job_id", b"job_id", "run_id", b"run_id", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ticket", "secagg", "abort", "finished"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ticket", "secagg", "abort", "finished", "input"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -519,6 +552,30 @@ class ExtractRows(_message.Message):
 Global___ExtractRows: _TypeAlias = ExtractRows  # noqa: Y015
 
 @_typing.final
+class EncryptedScores(_message.Message):
+    """Encrypted scoring: the node's masked ciphertexts, output-major then group, sent with its masked input so
+    that a node is in the sum of both or of neither.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CIPHERTEXTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ciphertexts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
+    def __init__(
+        self,
+        *,
+        ciphertexts: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ciphertexts", b"ciphertexts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncryptedScores: _TypeAlias = EncryptedScores  # noqa: Y015
+
+@_typing.final
 class FromNode(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -527,6 +584,7 @@ class FromNode(_message.Message):
     SECAGG_FIELD_NUMBER: _builtins.int
     REFUSAL_FIELD_NUMBER: _builtins.int
     EXTRACT_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
     @_builtins.property
@@ -535,6 +593,8 @@ class FromNode(_message.Message):
     def refusal(self) -> Global___JobRefusal: ...
     @_builtins.property
     def extract(self) -> Global___ExtractRows: ...
+    @_builtins.property
+    def scores(self) -> Global___EncryptedScores: ...
     def __init__(
         self,
         *,
@@ -543,10 +603,11 @@ class FromNode(_message.Message):
         secagg: _secagg_pb2.SecAggClientMessage | None = ...,
         refusal: Global___JobRefusal | None = ...,
         extract: Global___ExtractRows | None = ...,
+        scores: Global___EncryptedScores | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "refusal", b"refusal", "secagg", b"secagg"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "refusal", b"refusal", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "refusal", b"refusal", "run_id", b"run_id", "secagg", b"secagg"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "refusal", b"refusal", "run_id", b"run_id", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal", "extract"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015

@@ -63,6 +63,7 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, str]]] = [
     ("POST", "/api/v1/jobs", {**MEAN, "contract_id": "{contract}"},
      {"buyer": OK, "stranger": HIDDEN, "factory": WRONG_ROLE, "operator": WRONG_ROLE, None: NO_TOKEN}),
     ("GET", "/api/v1/jobs", None, {**EVERYONE, "factory": WRONG_ROLE}),
+    ("PUT", "/api/v1/jobs/inputs", {"not": "an encrypted query"}, BUYERS),  # 422 for a buyer: it got in
     ("GET", "/api/v1/jobs/{job}", None, BUYERS_JOB),
     ("GET", "/api/v1/jobs/{job}/result", None, BUYERS_JOB),
     ("POST", "/api/v1/demands", NEED, BUYERS),
