@@ -118,6 +118,9 @@ class Contract(BaseModel):
         return self.model_copy(update={"statements": (*self.statements, signed)})
 
 
+_KEY_TYPES = frozenset({FieldType.TEXT, FieldType.CATEGORY})
+
+
 def draft_contract(
     contract_id: str,
     offers: Sequence[DatasetOffer],
@@ -232,6 +235,10 @@ def _permission(
             allowed=list(regions),
         )
     fields = schema.fields
+    # Numbers are measured; a set intersection reads a key field, which holds text (personal fields stay
+    # prohibited below, whatever the kind).
+    keyed = JobKind.PSI_CARDINALITY in kinds
+    measured = [f.name for f in fields if f.type.is_numeric or (keyed and f.type in _KEY_TYPES)]
     return Permission(
         target=schema.name,
         constraints=(
@@ -239,7 +246,7 @@ def _permission(
             _any_of(ConstraintName.PURPOSE, [purpose]),
             _any_of(ConstraintName.DATASET, [schema.name]),
             _any_of(ConstraintName.JOB_KIND, [str(k) for k in kinds if k is not JobKind.EXTRACT]),
-            _any_of(ConstraintName.FIELDS, [f.name for f in fields if f.type.is_numeric]),
+            _any_of(ConstraintName.FIELDS, measured),
             _any_of(ConstraintName.FILTER_FIELDS, [f.name for f in fields]),
             _any_of(ConstraintName.GROUP_BY, [f.name for f in fields if f.type is FieldType.CATEGORY]),
             _any_of(ConstraintName.REGION, regions),

@@ -399,12 +399,19 @@ def representative_specs(
         elif kind is JobKind.ENCRYPTED_SCORING:  # the buyer's query is not known yet: any digest will do
             roles |= {"features": numeric[:MAX_FEATURES], "degree": 2, "outputs": ["score"],
                       "he_params": SCORING_PARAMETER_SETS[0], "input_digest": "0" * 64}  # fmt: skip
+        elif kind is JobKind.PSI_CARDINALITY:  # keys are the buyer's; any textual required field holds some
+            textual = (FieldType.TEXT, FieldType.CATEGORY)
+            keyed = [s.name for s in specs if s.type in textual and not s.personal]
+            if not keyed:
+                message = f"{kind} needs a text or category field among the required ones"
+                raise DemandError(DemandErrorCode.NOTHING_TO_MEASURE, message, kind=str(kind))
+            roles |= {"key_field": keyed[0], "normalization": "exact"}
         elif kind in MEASURE_KINDS:
             field = schema.field(numeric[0])
             roles |= {"field": field.name}
             if kind is JobKind.HISTOGRAM:
                 roles["bins"] = [field.lower, field.upper]
-        if kind is not JobKind.LINEAR_REGRESSION and categories:
+        if kind not in (JobKind.LINEAR_REGRESSION, JobKind.PSI_CARDINALITY) and categories:
             roles["group_by"] = categories[0]
         used = {roles.get("field"), roles.get("target"), roles.get("group_by"), *roles.get("features", ())}
         roles["filters"] = [_filter(s) for s in specs if s.name not in used]

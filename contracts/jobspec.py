@@ -21,6 +21,7 @@ from contracts.canonical import SafeFloat
 from contracts.exceptions import JobSpecError, SpecErrorCode
 from contracts.filters import FieldName, Filter, check_filter
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
+from protocols.psi import normalize
 
 MAX_FILTERS = 32
 MAX_BIN_EDGES = 1001
@@ -47,9 +48,13 @@ class JobKind(StrEnum):
     EXTRACT = "extract"
     # A buyer's private model f(w·x + b), encrypted under the buyer's key, summed per group (``scoring``).
     ENCRYPTED_SCORING = "encrypted_scoring"
+    # How many of the buyer's keys (e.g. supplier credit codes) the factories' key field also holds, summed
+    # over the cohort; the buyer answers each factory's blinded keys during the run (``protocols.psi``).
+    PSI_CARDINALITY = "psi_cardinality"
 
 
 _MEASURE_KINDS = frozenset({JobKind.SUM, JobKind.MEAN, JobKind.VARIANCE, JobKind.HISTOGRAM})
+_UNGROUPED_KINDS = frozenset({JobKind.LINEAR_REGRESSION, JobKind.EXTRACT, JobKind.PSI_CARDINALITY})
 
 
 class JobSpec(BaseModel):
@@ -77,6 +82,10 @@ class JobSpec(BaseModel):
     )
     he_params: str | None = Field(default=None, exclude_if=lambda v: v is None)
     input_digest: str | None = Field(default=None, pattern=SHA256_HEX, exclude_if=lambda v: v is None)
+    # Private set intersection: the factories' field holding the keys, and the normalisation both sides
+    # apply before hashing (``protocols.psi.normalize``).
+    key_field: FieldName | None = Field(default=None, exclude_if=lambda v: v is None)
+    normalization: str | None = Field(default=None, exclude_if=lambda v: v is None)
     # Fewer than three contributors lets any one of them subtract its own vector from the sum and read the
     # other's exactly, so three is the floor.
     min_participants: int = Field(default=3, ge=3, le=10_000)
@@ -93,6 +102,8 @@ class JobSpec(BaseModel):
             return [*self.features, *([self.target] if self.target else [])]
         if self.kind is JobKind.ENCRYPTED_SCORING:
             return list(self.features)
+        if self.kind is JobKind.PSI_CARDINALITY:
+            return [self.key_field] if self.key_field else []
         return [self.field] if self.field else []
 
     def used_fields(self) -> list[str]:
@@ -222,7 +233,8 @@ def vector_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
 
 def _build_layout(spec: JobSpec, schema: DatasetSchema) -> VectorLayout:
     terms = _terms(spec)
-    measured = [schema.field(name) for name in spec.measured_fields()]
+    # A set intersection's key field is read, not measured: only numbers have bounds and centres.
+    measured = [schema.field(name) for name in spec.measured_fields() if schema.field(name).type.is_numeric]
     half = {f.name: f.half_width for f in measured}
     # A scaled monomial is at most 1 in absolute value; a centred product at most its half-widths' product.
     bounds = tuple(1.0 if term.scaled else math.prod(half[name] for name in term.factors) for term in terms)
@@ -262,6 +274,8 @@ def _terms(spec: JobSpec) -> tuple[Term, ...]:
         return (count, *_regression_terms(spec.features, spec.target or ""))
     if spec.kind is JobKind.ENCRYPTED_SCORING:
         return monomial_terms(spec.features, spec.degree or 1)
+    if spec.kind is JobKind.PSI_CARDINALITY:  # one count: the factory's keys on the buyer's list
+        return (count,)
     x = spec.field or ""
     if spec.kind is JobKind.VARIANCE:
         return (count, Term((x,)), Term((x, x)))
@@ -314,6 +328,11 @@ def validate_spec(spec: JobSpec, schema: DatasetSchema) -> None:
         for item in spec.filters:
             check_filter(item, _usable_field(schema, item.field))
         return
+    if spec.kind is JobKind.PSI_CARDINALITY:
+        _check_key_field(schema, spec)
+        for item in spec.filters:
+            check_filter(item, _usable_field(schema, item.field))
+        return
     for name in spec.measured_fields():
         _require_numeric(_usable_field(schema, name), spec.kind)
     if spec.group_by is not None:
@@ -348,6 +367,8 @@ def _check_kind_parameters(spec: JobSpec) -> None:
         "outputs": kind is JobKind.ENCRYPTED_SCORING,
         "he_params": kind is JobKind.ENCRYPTED_SCORING,
         "input_digest": kind is JobKind.ENCRYPTED_SCORING,
+        "key_field": kind is JobKind.PSI_CARDINALITY,
+        "normalization": kind is JobKind.PSI_CARDINALITY,
     }
     given = {
         "field": spec.field is not None,
@@ -359,6 +380,8 @@ def _check_kind_parameters(spec: JobSpec) -> None:
         "outputs": bool(spec.outputs),
         "he_params": spec.he_params is not None,
         "input_digest": spec.input_digest is not None,
+        "key_field": spec.key_field is not None,
+        "normalization": spec.normalization is not None,
     }
     for name, wanted in wants.items():
         if wanted and not given[name]:
@@ -369,7 +392,7 @@ def _check_kind_parameters(spec: JobSpec) -> None:
             raise JobSpecError(
                 SpecErrorCode.UNEXPECTED_PARAMETER, f"{kind} takes no {name}", kind=kind, parameter=name
             )
-    if kind in (JobKind.LINEAR_REGRESSION, JobKind.EXTRACT) and spec.group_by is not None:
+    if kind in _UNGROUPED_KINDS and spec.group_by is not None:
         raise JobSpecError(SpecErrorCode.GROUP_BY_NOT_SUPPORTED, f"{kind} cannot be grouped", kind=kind)
     if kind is JobKind.EXTRACT and spec.epsilon is not None:
         # Rows are protected by desensitization and k-anonymity, not by noise: no budget is spent.
@@ -457,3 +480,29 @@ def _check_scoring(spec: JobSpec) -> None:
         )
     if problem:
         raise JobSpecError(SpecErrorCode.BAD_FEATURES, problem, features=list(spec.features))
+
+
+def _check_key_field(schema: DatasetSchema, spec: JobSpec) -> None:
+    """A key field may be free text (identifiers are), but never personal, and never a number or a time."""
+    if spec.normalization not in normalize.names():
+        raise JobSpecError(
+            SpecErrorCode.BAD_FEATURES,
+            f"normalization must be one of {', '.join(normalize.names())}",
+            normalization=spec.normalization,
+        )
+    name = spec.key_field or ""
+    if not schema.has_field(name):
+        raise JobSpecError(
+            SpecErrorCode.UNKNOWN_FIELD, f"dataset {schema.name!r} has no field {name!r}", field=name
+        )
+    field = schema.field(name)
+    if field.personal:
+        raise JobSpecError(
+            SpecErrorCode.PERSONAL_FIELD, f"field {name!r} holds personal information", field=name
+        )
+    if field.type not in (FieldType.TEXT, FieldType.CATEGORY):
+        raise JobSpecError(
+            SpecErrorCode.FIELD_TYPE_NOT_ALLOWED,
+            f"a key field holds text or categories, {name!r} is {field.type}",
+            field=name,
+        )

@@ -117,7 +117,8 @@ class DatasetOffer(BaseModel):
             spec.name in self.excluded_fields
             or spec.personal
             or grade is Grade.CORE
-            or spec.type is FieldType.TEXT
+            # Free text is never measured; it may be a key only where the offer allows set intersections.
+            or (spec.type is FieldType.TEXT and JobKind.PSI_CARDINALITY not in self.allowed_job_kinds)
             or _has_personal_tag(self, spec.name)
         )
 

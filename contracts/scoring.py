@@ -25,10 +25,18 @@ from contracts.noise import NoisePlan
 FloatArray = npt.NDArray[np.float64]
 
 
+COUNTED_KINDS = frozenset({JobKind.ENCRYPTED_SCORING, JobKind.PSI_CARDINALITY})
+
+
 def count_spec(spec: JobSpec) -> JobSpec:
-    """The count job whose layout is the count view of ``spec``: same dataset, groups, filters and ε."""
-    if spec.kind is not JobKind.ENCRYPTED_SCORING:
-        raise ValueError(f"a count view is defined for encrypted scoring, not {spec.kind}")
+    """The count job whose layout is what ``spec`` sends through secure aggregation (its count view).
+
+    Same dataset, groups, filters and ε. Encrypted scoring and set intersection release their own figures
+    outside secure aggregation (ciphertexts) or compute them first (a factory's common keys), so only a
+    count per group goes through it, and the count job's release rules and noise report apply to it.
+    """
+    if spec.kind not in COUNTED_KINDS:
+        raise ValueError(f"a count view is defined for {sorted(COUNTED_KINDS)}, not {spec.kind}")
     return JobSpec(
         kind=JobKind.COUNT,
         dataset=spec.dataset,

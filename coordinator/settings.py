@@ -23,6 +23,8 @@ class CoordinatorSettings(BaseSettings):
     # experiments only; by default the gateway speaks HTTPS with the CA-issued certificate.
     insecure_http: bool = False
     round_timeout_s: float = 30.0
+    # How long a set-intersection run waits for the buyer's client to answer the factories' blinded keys.
+    buyer_wait_s: float = Field(default=120.0, gt=0)
     participant_wait_s: float = 20.0
     heartbeat_interval_s: float = 5.0
     # How often the audit log is checked for growth and, if it grew, a checkpoint is signed and witnessed.

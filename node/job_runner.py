@@ -20,7 +20,7 @@ from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
 from contracts.enforcement import node_check, release_rules
 from contracts.exceptions import JobSpecError, SignatureError
-from contracts.jobspec import JobKind, JobSpec, vector_layout
+from contracts.jobspec import JobKind, JobSpec, VectorLayout, vector_layout
 from contracts.peer_keys import PeerKeyError, verify_peer_keys
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
@@ -34,8 +34,9 @@ from node.datafiles import DataGuard
 from node.exceptions import ConfigError, DataError, JobRefused, LocalComputeError
 from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
-from node.local_compute import local_vector
+from node.local_compute import local_keys, local_vector
 from node.privacy import add_noise_share, plan_and_charge
+from node.psi import PsiOutgoing, PsiWork, blind, count_common, normalized
 from node.scoring import ScoringWork, encrypted_scores, open_input
 from node.witness import Witness
 from protocols import fixedpoint
@@ -86,6 +87,8 @@ class RunState:
     # Encrypted scoring: the work kept for the masked-input round, and the ciphertexts it produced.
     scoring: ScoringWork | None = field(default=None, repr=False)
     scores: list[bytes] | None = field(default=None, repr=False)
+    # Set intersection: the blinding kept until the buyer's answer, which starts secure aggregation.
+    psi: PsiWork | None = field(default=None, repr=False)
 
 
 def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicket:
@@ -187,7 +190,7 @@ def note_statements(ctx: NodeContext, contract: Contract) -> None:
 
 async def start_run(
     ctx: NodeContext, ticket: JobTicket, job_input: bytes | None = None
-) -> tuple[RunState, serde.ClientMessage]:
+) -> tuple[RunState, serde.ClientMessage | PsiOutgoing]:
     """Accept a checked ticket: compute the local statistics, encode them, advertise aggregation keys.
 
     ``job_input`` is the buyer's input the coordinator sent ahead of the ticket (encrypted scoring).
@@ -209,8 +212,24 @@ async def start_run(
         # The floor comes from the signed contract (and the job, if stricter), never from the ticket.
         min_cohort = release_rules(contract, spec).min_cohort
         _check_threshold(ticket, min_cohort)
+        if spec.kind is JobKind.PSI_CARDINALITY:
+            psi, request = await _psi_start(ctx, ticket, spec, contract)
+            config, state = _secagg_client(ctx, ticket, verify_keys, min_cohort)
+            _journal_accepted(ctx, ticket)
+            empty = np.zeros(ticket.vector_length, dtype=np.uint64)  # until the buyer answers
+            return RunState(ticket, state, empty, psi=psi), PsiOutgoing(request)
         encoded, work = await _local_statistics(ctx, ticket, spec, contract, job_input)
     config, state = _secagg_client(ctx, ticket, verify_keys, min_cohort)
+    _journal_accepted(ctx, ticket)
+    if plaintext:  # diagnostics baseline: synthetic data only, sent in the clear in one round
+        return RunState(ticket, state, encoded), MaskedInput(
+            ctx.identity.participant_id, fixedpoint.pack(encoded, config.ring_bits)
+        )
+    state, message = client.advertise_keys(state, signing_key=ctx.identity.signing_key)
+    return RunState(ticket, state, encoded, scoring=work), message
+
+
+def _journal_accepted(ctx: NodeContext, ticket: JobTicket) -> None:
     ctx.journal.record(
         ctx.clock(),
         "job_accepted",
@@ -220,12 +239,44 @@ async def start_run(
         kind=ticket.spec.get("kind"),
         dataset=ticket.spec.get("dataset"),
     )
-    if plaintext:  # diagnostics baseline: synthetic data only, sent in the clear in one round
-        return RunState(ticket, state, encoded), MaskedInput(
-            ctx.identity.participant_id, fixedpoint.pack(encoded, config.ring_bits)
-        )
-    state, message = client.advertise_keys(state, signing_key=ctx.identity.signing_key)
-    return RunState(ticket, state, encoded, scoring=work), message
+
+
+async def _psi_start(
+    ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract
+) -> tuple[PsiWork, bytes]:
+    """Read, normalise and blind this node's keys; the budget is charged as for any job."""
+    dataset, layout = _dataset_layout(ctx, spec, ticket.vector_length)
+    try:
+        await asyncio.to_thread(ctx.data.verify, dataset)
+    except DataError as exc:
+        raise data_refusal(dataset, exc) from exc
+    plan = plan_and_charge(ctx.ledger, ticket, spec, contract, layout)
+    try:
+        raw = await asyncio.to_thread(local_keys, spec, dataset.schema, dataset.paths, dataset.format)
+    except LocalComputeError as exc:
+        ctx.data.forget(dataset.paths)
+        raise data_refusal(dataset, exc) from exc
+    keys = normalized(spec, raw)
+    state, request = await blind(keys)
+    ctx.journal.record(
+        ctx.clock(), "job_rows", job_id=ticket.job_id,
+        filters=[item.model_dump(mode="json") for item in spec.filters], matched_rows=len(raw),
+        distinct_keys=len(keys.keys), invalid_keys=len(keys.invalid),
+    )  # fmt: skip
+    return PsiWork(spec, contract, layout, plan, state, len(keys.keys)), request
+
+
+def psi_answered(ctx: NodeContext, run: RunState, data: bytes) -> serde.ClientMessage:
+    """The buyer's answer: count the common keys, encode and noise the count, advertise aggregation keys."""
+    work = run.psi
+    if work is None or run.secagg.stage is not client.ClientStage.INIT:
+        raise JobRefused("unexpected_message", "a set-intersection answer this run did not ask for")
+    gated = count_common(work, data)
+    ctx.journal.record(ctx.clock(), "psi_counted", job_id=run.ticket.job_id, common_keys=int(gated[0]))
+    run.encoded = add_noise_share(_encode(gated, run.ticket), work.plan, work.layout, ctx.rng)
+    run.psi = None
+    run.secagg, message = client.advertise_keys(run.secagg, signing_key=ctx.identity.signing_key)
+    return message
 
 
 def _check_threshold(ticket: JobTicket, min_cohort: int) -> None:
@@ -261,22 +312,10 @@ async def _local_statistics(
     ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract, job_input: bytes | None = None
 ) -> tuple[RingArray, ScoringWork | None]:
     """The encoded vector this node feeds into secure aggregation and, for encrypted scoring, its work."""
-    try:
-        dataset = ctx.config.dataset(spec.dataset)
-    except ConfigError as exc:
-        raise JobRefused("unknown_dataset", f"this node has no dataset {spec.dataset!r}") from exc
-    try:
-        layout = vector_layout(spec, dataset.schema)
-    except JobSpecError as exc:
-        raise JobRefused("invalid_spec", str(exc)) from exc
+    dataset, layout = _dataset_layout(ctx, spec, ticket.vector_length)
     scored = spec.kind is JobKind.ENCRYPTED_SCORING
     # Encrypted scoring sends only each group's row count and indicator through secure aggregation.
     released = count_positions(layout) if scored else None
-    length = layout.length if released is None else len(released)
-    if length != ticket.vector_length:
-        raise JobRefused(
-            "layout_mismatch", f"expected {length} statistics, ticket says {ticket.vector_length}"
-        )
     # The buyer's query is checked before anything is computed or charged.
     opened = await asyncio.to_thread(open_input, job_input, spec) if scored else None
     try:  # cheap unless a file changed since it last passed; before charging, as nothing is computed yet
@@ -309,6 +348,25 @@ async def _local_statistics(
     decoded = fixedpoint.decode(noised, scale_bits=ticket.scale_bits, ring_bits=ticket.ring_bits)  # type: ignore[arg-type]
     public, queries = opened
     return noised[released], ScoringWork(public, queries, monomial_sums(layout, decoded))
+
+
+def _dataset_layout(
+    ctx: NodeContext, spec: JobSpec, ticket_length: int
+) -> tuple[DatasetConfig, VectorLayout]:
+    """The job's dataset here and its layout, which must have as many statistics as the ticket says."""
+    try:
+        dataset = ctx.config.dataset(spec.dataset)
+    except ConfigError as exc:
+        raise JobRefused("unknown_dataset", f"this node has no dataset {spec.dataset!r}") from exc
+    try:
+        layout = vector_layout(spec, dataset.schema)
+    except JobSpecError as exc:
+        raise JobRefused("invalid_spec", str(exc)) from exc
+    # Encrypted scoring sends only each group's row count and indicator through secure aggregation.
+    length = len(count_positions(layout)) if spec.kind is JobKind.ENCRYPTED_SCORING else layout.length
+    if length != ticket_length:
+        raise JobRefused("layout_mismatch", f"expected {length} statistics, ticket says {ticket_length}")
+    return dataset, layout
 
 
 def data_refusal(dataset: DatasetConfig, error: LocalComputeError) -> JobRefused:

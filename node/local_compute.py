@@ -79,6 +79,28 @@ def local_vector(
     return _assemble(layout, rows)
 
 
+def local_keys(
+    spec: JobSpec, schema: DatasetSchema, dataset_files: Sequence[Path], fmt: SourceFormat
+) -> list[str]:
+    """The key field of the rows a set-intersection job counts (filters applied, empty keys left out).
+
+    The keys stay on the node: they are normalised and blinded here before anything leaves.
+    """
+    vector_layout(spec, schema)  # validates the spec
+    files = _checked_files(dataset_files)
+    params = Params()
+    sql = (
+        _eligible_rows(spec, schema, files, fmt, params)
+        + f"\nSELECT {quote(spec.key_field or '')} FROM eligible"
+    )
+    try:
+        with engine.shared().cursor() as con:
+            rows = con.execute(sql, params.values).fetchall()
+    except duckdb.Error as exc:
+        raise _classified(exc, spec, files) from exc
+    return [str(row[0]) for row in rows]
+
+
 def _checked_files(dataset_files: Sequence[Path]) -> list[str]:
     if not dataset_files:
         raise DataMissing("the dataset has no files")

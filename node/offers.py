@@ -1,8 +1,9 @@
 """Dataset offers a factory publishes: its public schema plus the terms under which jobs may use it.
 
 Field tags and grades are those confirmed in node.toml. An offer is built only for a dataset whose values
-are all confirmed (no ``proposed`` left) and whose every field has a grade and a tag; core-grade, personal
-and text fields are always excluded, so no job can ever read them.
+are all confirmed (no ``proposed`` left) and whose every field has a grade and a tag; core-grade and
+personal fields are always excluded, so no job can ever read them, and free text unless the terms allow
+set intersections (``psi_cardinality``), which may use a text field as their key.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class OfferNotReady(NodeError):
     """The dataset cannot be offered yet; the message says what the factory must do first."""
 
 
-# Every kind but record-level extracts, which need extract terms an offer built here does not carry.
 # What an offer allows unless its terms name kinds: every statistic. An extract releases rows and encrypted
 # scoring runs a model the factory cannot read, so each is allowed only where the terms name it.
-AGGREGATE_KINDS = tuple(kind for kind in JobKind if kind.value not in ("extract", "encrypted_scoring"))
+AGGREGATE_KINDS = tuple(
+    kind for kind in JobKind if kind.value not in ("extract", "encrypted_scoring", "psi_cardinality")
+)
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,13 @@ def build_offer(config: NodeConfig, dataset: str, terms: OfferTerms, now: dateti
     if problems:
         raise OfferNotReady(f"dataset {dataset} cannot be offered yet: " + " | ".join(problems))
     schema, grades = chosen.schema, chosen.grades
+    # Free text is excluded unless the terms allow set intersections, where a text field can be the key
+    # (personal ones never).
+    keyed = JobKind.PSI_CARDINALITY.value in terms.job_kinds
     excluded = [
         f.name
         for f in schema.fields
-        if f.personal or grades.get(f.name) is Grade.CORE or f.type is FieldType.TEXT
+        if f.personal or grades.get(f.name) is Grade.CORE or (f.type is FieldType.TEXT and not keyed)
     ]
     try:
         price = Price(amount=Decimal(terms.price_cny), currency="CNY")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi_offline import FastAPIOffline
@@ -27,7 +29,7 @@ from coordinator.api.routes import (
     jobs,
     nodes,
 )
-from coordinator.api.routes.jobs import INPUTS_PATH
+from coordinator.api.routes.jobs import EXCHANGE_PATH, INPUTS_PATH
 from coordinator.context import CoordinatorContext
 
 
@@ -51,7 +53,7 @@ def create_app(context: CoordinatorContext) -> FastAPI:
         limit=settings.max_request_bytes,
         read_timeout_s=settings.request_read_timeout_s,
         on_declared_too_large=_audit_too_large,
-        larger={INPUTS_PATH: settings.max_input_bytes},
+        larger={re.escape(INPUTS_PATH): settings.max_input_bytes, EXCHANGE_PATH: settings.max_input_bytes},
     )
     app.add_middleware(LocalAssetsPolicyMiddleware, paths=frozenset({"/docs", "/redoc"}))
     app.add_middleware(ErrorBoundaryMiddleware)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -76,7 +77,8 @@ class BodyLimitMiddleware:
     ) -> None:
         self.app = app
         self.limit = limit
-        self.larger = dict(larger or {})  # exact paths allowed a larger body, e.g. uploads
+        # Paths (regular expressions, matched whole) allowed a larger body, e.g. uploads.
+        self.larger = [(re.compile(pattern), size) for pattern, size in (larger or {}).items()]
         self.read_timeout_s = read_timeout_s
         self.on_declared_too_large = on_declared_too_large
 
@@ -85,7 +87,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         meter = scope[_METER_KEY] = _BodyMeter()
-        limit = self.larger.get(scope.get("path", ""), self.limit)
+        path = scope.get("path", "")
+        limit = next((size for pattern, size in self.larger if pattern.fullmatch(path)), self.limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             if self.on_declared_too_large is not None:

@@ -32,7 +32,8 @@ from coordinator.client.tables import contracts_table, jobs_table
 contract_app = typer.Typer(
     help="Negotiate usage contracts over factories' offers (buyer).", no_args_is_help=True
 )
-if TYPE_CHECKING:  # HE (TenSEAL) loads only for encrypted scoring
+if TYPE_CHECKING:  # HE (TenSEAL) loads only for encrypted scoring, PSI for set intersections
+    from coordinator.client.psi import Responder
     from coordinator.client.scoring import ScoringModel
     from protocols.he import FeatureBounds, KeyOwner
 
@@ -228,6 +229,17 @@ def job_submit(
         Path | None,
         typer.Option(help="encrypted_scoring: your HE secret key file, made on first use [DATA_DIR/he.key]."),
     ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="psi_cardinality: your keys, one per line (CSV, first column); they stay here."),
+    ] = None,
+    key_field: Annotated[
+        str | None, typer.Option(help="psi_cardinality: the factories' field holding the keys.")
+    ] = None,
+    normalization: Annotated[
+        str | None,
+        typer.Option(help="psi_cardinality: credit_code, part_number, text or exact (both sides apply it)."),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -235,9 +247,14 @@ def job_submit(
     insecure_http: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a joint-analysis job (buyer) under a finalized usage contract."""
+    """Submit a joint-analysis job (buyer) under a finalized usage contract.
+
+    A psi_cardinality job needs this command to stay until the job ends: it answers each factory's
+    blinded keys with your own (--keys), so it always waits.
+    """
     spec = json.loads(spec_file.read_text()) if spec_file is not None else {}
-    chosen = {"kind": kind, "dataset": dataset, "group_by": group_by}
+    chosen = {"kind": kind, "dataset": dataset, "group_by": group_by, "key_field": key_field,
+              "normalization": normalization}  # fmt: skip
     spec |= {name: value for name, value in chosen.items() if value is not None}
     if contract is not None:
         spec["contract_id"] = contract
@@ -247,6 +264,10 @@ def job_submit(
         spec["purpose"] = purpose
     if (spec.get("kind") == JobKind.ENCRYPTED_SCORING) != (model is not None):
         raise typer.BadParameter("--model goes with, and only with, a spec of kind encrypted_scoring")
+    if (spec.get("kind") == JobKind.PSI_CARDINALITY) != (keys is not None):
+        raise typer.BadParameter("--keys goes with, and only with, a spec of kind psi_cardinality")
+    responder = _responder(keys, spec) if keys is not None else None
+    wait = wait or responder is not None
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
             scoring = None
@@ -258,6 +279,8 @@ def job_submit(
 
                     def progress(seen: dict[str, Any], waited: float) -> None:
                         status.update(f"job {seen['id']} {seen['state']} ({waited:.0f} s)")
+                        if responder is not None and seen["state"] == "RUNNING":
+                            responder.answer(client, seen["id"])
 
                     job = client.wait(job["id"], timeout=timeout, progress=progress)
                 if job["state"] == "SUCCEEDED":
@@ -286,6 +309,23 @@ class _Scoring:
 
         groups = read_scores(result, self.model, self.bounds, self.owner)
         return {k: v for k, v in result.items() if k != "groups"} | {"groups": groups}
+
+
+def _responder(keys: Path, spec: dict[str, Any]) -> Responder:
+    """The buyer's normalised keys, ready to answer the factories."""
+    from coordinator.client.psi import Responder, read_keys
+    from protocols.psi.exceptions import PsiError
+
+    try:
+        key_set = read_keys(keys, str(spec.get("normalization") or ""))
+    except (OSError, UnicodeDecodeError, PsiError) as exc:
+        raise typer.BadParameter(f"cannot read the keys {keys}: {exc}") from None
+    err_console.print(
+        f"{len(key_set.keys)} distinct keys ({key_set.duplicates} duplicates, {len(key_set.invalid)} invalid "
+        f"under {key_set.normalization}); they stay on this machine",
+        highlight=False,
+    )
+    return Responder(key_set)
 
 
 def _encrypted_query(

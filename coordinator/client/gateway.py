@@ -351,6 +351,15 @@ class GatewayClient:
         result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}")
         return result
 
+    def pending_exchange(self, job_id: str) -> dict[str, bytes]:
+        """The factories' protocol messages waiting for this buyer's answer in a running job, by factory."""
+        items = self._call("GET", f"/api/v1/jobs/{job_id}/exchange")["items"]
+        return {item["factory"]: base64.b64decode(item["data"]) for item in items}
+
+    def answer_exchange(self, job_id: str, answers: dict[str, bytes]) -> int:
+        items = [{"factory": f, "data": base64.b64encode(data).decode()} for f, data in answers.items()]
+        return int(self._call("POST", f"/api/v1/jobs/{job_id}/exchange", json={"items": items})["accepted"])
+
     def result(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/api/v1/jobs/{job_id}/result")
         return result

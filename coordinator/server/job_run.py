@@ -21,7 +21,8 @@ from contracts.noise import NoisePlan, plan_noise
 from contracts.policy import JobRequest, evaluate_policy
 from contracts.privacy import NoiseMode, PrivacyTerms, ReleaseRules
 from contracts.schema import DatasetSchema
-from contracts.scoring import count_plan, count_spec
+from contracts.scoring import COUNTED_KINDS, count_plan, count_spec
+from coordinator.server.psi_run import buyer_round, intersection_result
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
 from coordinator.server.scoring_run import ScoringRun
@@ -59,9 +60,10 @@ class JobRun:
         except ContractsError as exc:
             raise RunFailed("invalid_spec", str(exc)) from exc
         scoring = await self._open_scoring() if self.spec.kind is JobKind.ENCRYPTED_SCORING else None
-        # What goes through secure aggregation: the statistics, or encrypted scoring's count view.
-        view_spec = count_spec(self.spec) if scoring is not None else self.spec
-        view = vector_layout(view_spec, schema) if scoring is not None else layout
+        # What goes through secure aggregation: the statistics, or a count view (``contracts.scoring``).
+        counted = self.spec.kind in COUNTED_KINDS
+        view_spec = count_spec(self.spec) if counted else self.spec
+        view = vector_layout(view_spec, schema) if counted else layout
         contract = contracting.load(self.ctx, self.job.contract_id) if self.job.contract_id else None
         if contract is not None:  # only the factories that signed the contract take part
             holders = [pid for pid in holders if pid in contract.provider_ids]
@@ -83,20 +85,28 @@ class JobRun:
             if scoring is not None:
                 channel.send_input(self.participants, scoring.data)
             channel.send_tickets(config, spec, self.spec.precision_bits, terms)
-            aggregate, contributors = await channel.secure_aggregation(config)
+            unanswered: set[str] = set()
+            if self.spec.kind is JobKind.PSI_CARDINALITY:
+                unanswered = await buyer_round(
+                    self.ctx, channel, self.participants, self.spec.min_participants
+                )
+            aggregate, contributors = await channel.secure_aggregation(config, absent=unanswered)
         finally:
             channel.close()
         if contributors < self.spec.min_participants:
             raise RunFailed("too_few_contributors", f"only {contributors} nodes contributed; the job needs "
                             f"{self.spec.min_participants}")  # fmt: skip
         plan = self._plan(layout, contract, config.threshold)
-        if scoring is None:
+        if not counted:
             result = self._release(schema, self.spec, layout, plan, contract, aggregate, contributors)
         else:
             counts = self._release(
                 schema, view_spec, view, count_plan(plan), contract, aggregate, contributors
             )
-            result = await scoring.finish(counts, channel, layout, plan, contributors)
+            if scoring is not None:
+                result = await scoring.finish(counts, channel, layout, plan, contributors)
+            else:
+                result = intersection_result(self.spec, counts)
         # From here on "contributors" means factories that qualified for every released cell.
         return RunOutcome(result, result["contributors"], channel.refusals)
 

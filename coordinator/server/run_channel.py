@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -179,14 +179,18 @@ class RunChannel:
         """Send one round's message to one node; every protocol message to a node leaves through here."""
         self.send(pid, pb.ToNode(secagg=serde.encode_server(message)))
 
-    async def secure_aggregation(self, config: SecAggConfig) -> tuple[fixedpoint.RingArray, int]:
+    async def secure_aggregation(
+        self, config: SecAggConfig, absent: Collection[str] = ()
+    ) -> tuple[fixedpoint.RingArray, int]:
         """Drive the rounds; return the sum of the survivors' inputs and how many they are.
+
+        Participants in ``absent`` are known to have left already; nobody waits for their keys.
 
         A responder whose share does not match its dealer's commitment is named and left out of the
         reconstruction; the sum is still exact while enough honest shares remain.
         """
         state = server.new_server(config)
-        expected = set(config.participants)
+        expected = set(config.participants) - set(absent)
         contributors = 0
         for round_ in ROUNDS[config.mode]:
             started = time.perf_counter()

@@ -8,13 +8,13 @@ under a contract while that contract's usage row is locked, so concurrent submis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, func, or_, update
+from sqlalchemy import Connection, Engine, delete, event, func, or_, update
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError
@@ -26,6 +26,7 @@ from coordinator.store.tables import (
     DemandRow,
     EnrollmentTokenRow,
     Job,
+    JobExchangeRow,
     JobInputRow,
     JobState,
     NodeDataset,
@@ -425,6 +426,40 @@ class Store:
     def job_input(self, buyer_id: str, digest: str) -> JobInputRow | None:
         with Session(self.engine) as session:
             return session.get(JobInputRow, (buyer_id, digest))
+
+    def open_exchange(self, rows: Sequence[JobExchangeRow]) -> None:
+        """The factories' messages of one run, replacing any left by an earlier run of the same job."""
+        with Session(self.engine) as session:
+            for job_id in {row.job_id for row in rows}:
+                session.execute(delete(JobExchangeRow).where(col(JobExchangeRow.job_id) == job_id))
+            session.add_all(rows)
+            session.commit()
+
+    def exchange(self, job_id: str) -> list[JobExchangeRow]:
+        with Session(self.engine) as session:
+            query = select(JobExchangeRow).where(JobExchangeRow.job_id == job_id)
+            return list(session.exec(query.order_by(col(JobExchangeRow.participant_id))))
+
+    def answer_exchange(self, job_id: str, responses: Mapping[str, bytes]) -> int:
+        """Store the buyer's answers to pending messages; answers to anything else are ignored."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(JobExchangeRow).where(
+                    JobExchangeRow.job_id == job_id,
+                    col(JobExchangeRow.participant_id).in_(list(responses)),
+                    col(JobExchangeRow.response).is_(None),
+                )
+            ).all()
+            for row in rows:
+                row.response = responses[row.participant_id]
+                session.add(row)
+            session.commit()
+            return len(rows)
+
+    def close_exchange(self, job_id: str) -> None:
+        with Session(self.engine) as session:
+            session.execute(delete(JobExchangeRow).where(col(JobExchangeRow.job_id) == job_id))
+            session.commit()
 
     def job(self, job_id: str) -> Job:
         with Session(self.engine) as session:

@@ -96,6 +96,22 @@ class JobInputRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=_UTC_DATETIME)
 
 
+class JobExchangeRow(SQLModel, table=True):
+    """One factory's message to the buyer in a running job (blinded keys), and the buyer's answer once given.
+
+    Rows live only while the run waits for the buyer: the run deletes them when it moves on.
+    """
+
+    __tablename__ = "job_exchange"
+
+    job_id: str = Field(primary_key=True, max_length=40)
+    participant_id: str = Field(primary_key=True, max_length=18)
+    run_id: str = Field(max_length=40)
+    request: bytes = Field(sa_type=LargeBinary)
+    response: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(sa_type=_UTC_DATETIME)
+
+
 class WitnessKeyRow(SQLModel, table=True):
     """A node's witness key, bound to its mutually authenticated identity on first use."""
 

@@ -17,7 +17,16 @@ from node import serde
 from node.exceptions import JobRefused
 from node.extract import run_extract
 from node.handlers import Outbox
-from node.job_runner import NodeContext, RunState, advance, check_ticket, start_run, use_idle_time
+from node.job_runner import (
+    NodeContext,
+    RunState,
+    advance,
+    check_ticket,
+    psi_answered,
+    start_run,
+    use_idle_time,
+)
+from node.psi import PsiOutgoing
 from node.scoring import InputBuffer
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.exceptions import ProtocolError
@@ -53,7 +62,7 @@ class JobHandler:
 
     async def _on_job(self, message: pb.ToNode, outbox: Outbox) -> None:
         kind = message.WhichOneof("body")
-        reply: serde.ClientMessage | None = None
+        reply: serde.ClientMessage | PsiOutgoing | None = None
         if kind == "ticket":
             ticket = check_ticket(self.ctx, message.ticket.payload, message.ticket.signature)
             if ticket.spec.get("kind") == JobKind.EXTRACT:  # rows, in one message: no protocol rounds
@@ -67,6 +76,11 @@ class JobHandler:
             self.runs[message.run_id] = started
         elif kind == "input":
             self._receive_input(message)
+        elif kind == "psi":
+            run = self.runs.get(message.run_id)
+            if run is None:
+                return
+            reply = psi_answered(self.ctx, run, message.psi.data)
         elif kind == "secagg":
             run = self.runs.get(message.run_id)
             if run is None:  # a run this node refused, finished or never joined: nothing to answer
@@ -82,7 +96,9 @@ class JobHandler:
             self._finish(message)
         else:
             raise JobRefused("malformed_message", "a job message without a body this node knows")
-        if reply is not None:
+        if isinstance(reply, PsiOutgoing):
+            outbox.put_nowait(_from_node(message, psi=pb.PsiMessage(data=reply.data)))
+        elif reply is not None:
             extra = {}
             if (scored := self.runs.get(message.run_id)) is not None and scored.scores is not None:
                 extra["scores"] = pb.EncryptedScores(ciphertexts=scored.scores)

@@ -14,7 +14,14 @@ from sqlalchemy import Engine
 
 from coordinator.exceptions import ConflictError, GoneError, NotFoundError, PolicyViolationError
 from coordinator.store.database import Charge, Store
-from coordinator.store.tables import ContractRow, EnrollmentTokenRow, Job, JobState
+from coordinator.store.tables import (
+    ContractRow,
+    EnrollmentTokenRow,
+    Job,
+    JobExchangeRow,
+    JobInputRow,
+    JobState,
+)
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -195,3 +202,31 @@ class TestStore:
             with pytest.raises(PolicyViolationError):
                 second.result(timeout=30)  # it decided on the first one's committed count
         assert store.contract("C").jobs_run == 1
+
+
+class TestBuyerPrivateInputs:
+    def test_an_input_is_kept_once_per_buyer_and_digest(self, engine: Engine) -> None:
+        store = Store(engine)
+        row = dict(digest="d" * 64, he_params="ckks-8192", outputs=1, size=3, created_at=NOW)
+        store.add_job_input(JobInputRow(buyer_id="B", data=b"abc", **row))  # type: ignore[arg-type]
+        store.add_job_input(JobInputRow(buyer_id="B", data=b"abc", **row))  # type: ignore[arg-type]
+        kept = store.job_input("B", "d" * 64)
+        assert kept is not None and kept.data == b"abc"
+        assert store.job_input("C", "d" * 64) is None  # another buyer cannot name it
+
+    def test_the_buyer_answers_pending_messages_only_once_and_closing_forgets_them(
+        self, engine: Engine
+    ) -> None:
+        store = Store(engine)
+        rows = [JobExchangeRow(job_id="J", participant_id=p, run_id="R", request=p.encode(), created_at=NOW)
+                for p in ("F1", "F2")]  # fmt: skip
+        store.open_exchange(rows)
+        assert store.answer_exchange("J", {"F1": b"a1", "F9": b"x"}) == 1  # F9 was never asked
+        assert store.answer_exchange("J", {"F1": b"again"}) == 0  # an answer is final
+        answers = {r.participant_id: r.response for r in store.exchange("J")}
+        assert answers == {"F1": b"a1", "F2": None}
+        store.open_exchange([JobExchangeRow(job_id="J", participant_id="F1", run_id="R2", request=b"n",
+                                            created_at=NOW)])  # fmt: skip
+        assert [(r.run_id, r.response) for r in store.exchange("J")] == [("R2", None)]  # a rerun starts clean
+        store.close_exchange("J")
+        assert store.exchange("J") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +17,13 @@ from contracts.jobspec import JobSpec
 from contracts.schema import IDENTIFIER_PATTERN
 from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep, IdPath
 from coordinator.api.middleware import request_digest
+from coordinator.exceptions import ConflictError, InvalidRequestError
 from coordinator.services import job_inputs, jobs
 from coordinator.store.tables import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 INPUTS_PATH = "/api/v1/jobs/inputs"
+EXCHANGE_PATH = r"/api/v1/jobs/[^/]+/exchange"  # a pattern: the body limit of the buyer's answers
 
 
 class JobPublic(BaseModel):
@@ -123,3 +126,41 @@ def result(job_id: IdPath, context: ContextDep, principal: BuyerOrOperatorDep) -
     job = jobs.visible_job(context, job_id, principal.participant_id, principal.role is Role.OPERATOR)
     released = jobs.release_result(context, job, principal.participant_id)
     return {"id": job.job_id, "contributors": job.contributors, "result": released}
+
+
+class ExchangeItem(BaseModel):
+    factory: SafeId = Field(description="The factory the message comes from, or the answer goes to")
+    data: str = Field(description="Base64 of the protocol message (group elements only)")
+
+
+class Exchange(BaseModel):
+    items: list[ExchangeItem]
+
+
+@router.get("/{job_id}/exchange")
+def pending_exchange(job_id: IdPath, context: ContextDep, buyer: BuyerDep) -> Exchange:
+    """The factories' messages the buyer has yet to answer in its running job (set intersection).
+
+    Buyer only, for its own job; empty when nothing waits. The buyer's client answers them with POST.
+    """
+    jobs.visible_job(context, job_id, buyer.participant_id, False)
+    rows = context.store.exchange(job_id)
+    pending = [row for row in rows if row.response is None]
+    items = [
+        ExchangeItem(factory=r.participant_id, data=base64.b64encode(r.request).decode()) for r in pending
+    ]
+    return Exchange(items=items)
+
+
+@router.post("/{job_id}/exchange", status_code=202)
+def answer_exchange(job_id: IdPath, body: Exchange, context: ContextDep, buyer: BuyerDep) -> dict[str, int]:
+    """The buyer's answers to pending messages; others are ignored (409 if none of them was pending)."""
+    jobs.visible_job(context, job_id, buyer.participant_id, False)
+    try:
+        answers = {item.factory: base64.b64decode(item.data, validate=True) for item in body.items}
+    except ValueError as exc:
+        raise InvalidRequestError(f"an answer is not base64: {exc}", code="invalid_exchange") from None
+    accepted = context.store.answer_exchange(job_id, answers)
+    if answers and not accepted:
+        raise ConflictError("nothing of this job waits for an answer", code="nothing_pending")
+    return {"accepted": accepted}

@@ -482,6 +482,29 @@ class JobInputChunk(_message.Message):
 Global___JobInputChunk: _TypeAlias = JobInputChunk  # noqa: Y015
 
 @_typing.final
+class PsiMessage(_message.Message):
+    """A private-set-intersection message between a factory and the buyer, relayed by the coordinator: only
+    group elements (protocols.psi.messages), never a key.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PsiMessage: _TypeAlias = PsiMessage  # noqa: Y015
+
+@_typing.final
 class ToNode(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -492,6 +515,7 @@ class ToNode(_message.Message):
     ABORT_FIELD_NUMBER: _builtins.int
     FINISHED_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
+    PSI_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
     @_builtins.property
@@ -504,6 +528,8 @@ class ToNode(_message.Message):
     def finished(self) -> Global___JobFinished: ...
     @_builtins.property
     def input(self) -> Global___JobInputChunk: ...
+    @_builtins.property
+    def psi(self) -> Global___PsiMessage: ...
     def __init__(
         self,
         *,
@@ -514,12 +540,13 @@ class ToNode(_message.Message):
         abort: Global___JobAbort | None = ...,
         finished: Global___JobFinished | None = ...,
         input: Global___JobInputChunk | None = ...,
+        psi: Global___PsiMessage | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "psi", b"psi", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "job_id", b"job_id", "run_id", b"run_id", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abort", b"abort", "body", b"body", "finished", b"finished", "input", b"input", "job_id", b"job_id", "psi", b"psi", "run_id", b"run_id", "secagg", b"secagg", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ticket", "secagg", "abort", "finished", "input"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["ticket", "secagg", "abort", "finished", "input", "psi"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -584,6 +611,7 @@ class FromNode(_message.Message):
     SECAGG_FIELD_NUMBER: _builtins.int
     REFUSAL_FIELD_NUMBER: _builtins.int
     EXTRACT_FIELD_NUMBER: _builtins.int
+    PSI_FIELD_NUMBER: _builtins.int
     SCORES_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
@@ -594,6 +622,8 @@ class FromNode(_message.Message):
     @_builtins.property
     def extract(self) -> Global___ExtractRows: ...
     @_builtins.property
+    def psi(self) -> Global___PsiMessage: ...
+    @_builtins.property
     def scores(self) -> Global___EncryptedScores: ...
     def __init__(
         self,
@@ -603,13 +633,14 @@ class FromNode(_message.Message):
         secagg: _secagg_pb2.SecAggClientMessage | None = ...,
         refusal: Global___JobRefusal | None = ...,
         extract: Global___ExtractRows | None = ...,
+        psi: Global___PsiMessage | None = ...,
         scores: Global___EncryptedScores | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "refusal", b"refusal", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "psi", b"psi", "refusal", b"refusal", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "refusal", b"refusal", "run_id", b"run_id", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "psi", b"psi", "refusal", b"refusal", "run_id", b"run_id", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal", "extract"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal", "extract", "psi"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

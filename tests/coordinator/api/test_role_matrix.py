@@ -66,6 +66,9 @@ MATRIX: list[tuple[str, str, Any, dict[str | None, str]]] = [
     ("PUT", "/api/v1/jobs/inputs", {"not": "an encrypted query"}, BUYERS),  # 422 for a buyer: it got in
     ("GET", "/api/v1/jobs/{job}", None, BUYERS_JOB),
     ("GET", "/api/v1/jobs/{job}/result", None, BUYERS_JOB),
+    # The buyer's side of a set intersection, for its own job only (nothing pending here: 200 or 409).
+    ("GET", "/api/v1/jobs/{job}/exchange", None, BUYERS_MOVE),
+    ("POST", "/api/v1/jobs/{job}/exchange", {"items": []}, BUYERS_MOVE),
     ("POST", "/api/v1/demands", NEED, BUYERS),
     ("GET", "/api/v1/demands", None, EVERYONE),
     ("GET", "/api/v1/demands/{demand}", None, OWN_DEMAND),
