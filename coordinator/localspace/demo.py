@@ -10,6 +10,7 @@ desensitized preview, one extract job under a contract that names ``extract``, a
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import tempfile
 import time
@@ -27,6 +28,13 @@ from coordinator.localspace.demo_check import CellRule, compare, pooled_answer, 
 from coordinator.localspace.demo_extract import extract_scenario, print_extract
 from coordinator.localspace.demo_scoring import print_scoring, scoring_scenario
 from coordinator.localspace.harness import BUYER_ID, LocalSpace
+from coordinator.localspace.suppliers import (
+    declare_codes_not_personal,
+    holdings,
+    print_supplier_overlap,
+    supplier_overlap_scenario,
+    write_supplier_table,
+)
 from protocols.tlog.checkpoint import parse_checkpoint
 from protocols.tlog.note import split_note
 
@@ -84,9 +92,16 @@ def run_demo(*, workdir: Path | None, n_nodes: int, rows: int, as_json: bool) ->
 def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> dict[str, Any]:
     with console.status("starting the coordinator (operator CA, gateway, node service)"):
         space.start_coordinator()
+    held = holdings(n_nodes)
     for i in range(n_nodes):
-        with console.status(f"factory {i + 1}/{n_nodes}: sample data, config, enrollment"):
-            factory = space.add_factory(i, rows)
+        with console.status(
+            f"factory {i + 1}/{n_nodes}: sample data, its supplier table, config, enrollment"
+        ):
+            table = space.factory_dir(i) / "data" / "suppliers.csv"
+            write_supplier_table(table, held[i], random.Random(i))
+            factory = space.add_factory(i, rows, own_data={"suppliers": table})
+            declare_codes_not_personal(factory.directory / "node.toml")
+            space.confirm(factory, "suppliers")
             space.start_node(factory)
     with console.status("waiting for the factories to dial in over mutual TLS"):
         space.wait_for_nodes(n_nodes)
@@ -128,6 +143,8 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         extract = extract_scenario(space, PURPOSE)
     with console.status("a buyer scores its private model under its own homomorphic key"):
         scoring = scoring_scenario(space, PURPOSE, factories, schema)
+    with console.status("a buyer counts the suppliers it shares with the factories, keeping its list"):
+        suppliers = supplier_overlap_scenario(space, "supply_chain_planning", held, space.workdir)
     with console.status("waiting for every factory to witness the audit log, then verifying it"):
         audit = _audit(space, n_nodes, jobs[0]["id"])
     return {
@@ -146,6 +163,7 @@ def _scenario(space: LocalSpace, n_nodes: int, rows: int, console: Console) -> d
         "private": private,
         "extract": extract,
         "scoring": scoring,
+        "suppliers": suppliers,
         "audit": audit,
     }
 
@@ -259,6 +277,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
     _print_private(report["private"], console)
     print_extract(report["extract"], console)
     print_scoring(report["scoring"], console)
+    print_supplier_overlap(report["suppliers"], console)
     audit = report["audit"]
     console.print(f"\n[bold]Audit log[/bold]: {audit['verified']}")
     console.print(f"latest checkpoint covers {audit['checkpoint_size']} entries, cosigned by "

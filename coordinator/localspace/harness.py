@@ -148,9 +148,18 @@ class LocalSpace:
 
     # -- factories ----------------------------------------------------------------------------
     def add_factory(
-        self, index: int, rows: int, *, accept: str = "*", auto_approve: str | None = "*"
+        self,
+        index: int,
+        rows: int,
+        *,
+        accept: str = "*",
+        auto_approve: str | None = "*",
+        own_data: Mapping[str, Path] | None = None,
     ) -> Factory:
-        """Generate the factory's data, write its config, and enroll it (the node is not started)."""
+        """Generate the factory's data, write its config, and enroll it (the node is not started).
+
+        ``own_data`` adds the factory's own files (``init --data NAME=FILE``), to confirm before starting.
+        """
         pid = factory_id(index)
         directory = self.workdir / "factories" / f"factory-{index + 1}"
         data_file = directory / "data" / "steel_production.csv"
@@ -174,6 +183,7 @@ class LocalSpace:
             f"factory-{index + 1}",
             "--dataset",
             f"steel_production={data_file}",
+            *[arg for name, path in (own_data or {}).items() for arg in ("--data", f"{name}={path}")],
             "--accept-buyer",
             accept,
             *(["--auto-approve", auto_approve] if auto_approve else []),
@@ -203,6 +213,10 @@ class LocalSpace:
             *(["--auto-approve", auto_approve] if auto_approve else []), "--force",
         )  # fmt: skip
         return self._enroll(Factory(index, pid, directory, next(iter(files.values()))))
+
+    def confirm(self, factory: Factory, dataset: str) -> None:
+        """``dataspace-node confirm``: the factory accepts the (edited) description of its own dataset."""
+        self._node_cli("confirm", dataset, "--dir", str(factory.directory))
 
     def factory_dir(self, index: int) -> Path:
         return self.workdir / "factories" / f"factory-{index + 1}"

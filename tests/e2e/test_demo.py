@@ -30,6 +30,8 @@ def test_demo_then_audit_verify_and_show(tmp_path: Path) -> None:
               for name, figure in row["outputs"].items()]  # fmt: skip
     assert len(scored) == 4 * 3  # four production lines, three outputs, each beside its plaintext answer
     assert all(abs(f["value"] - plain) <= f["numeric_error"] for _, f, plain in scored)
+    suppliers = report["suppliers"]
+    assert suppliers["total"] == suppliers["plaintext"] > 0 and suppliers["contributors"] == 3
     assert sorted(p.name for p in (workdir / "factories").iterdir()) == [
         "factory-1",
         "factory-2",

@@ -8,10 +8,8 @@ recorded is checked to hold group elements only.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,10 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from contracts.identity import make_participant_id
 from coordinator.client.gateway import GatewayClient
 from coordinator.client.psi import Responder, read_keys
 from coordinator.localspace.harness import LocalSpace, factory_id
+from coordinator.localspace.suppliers import (
+    POOL,
+    declare_codes_not_personal,
+    holdings,
+    write_supplier_table,
+    written_as_erp,
+)
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.psi import group
 from protocols.psi.messages import BlindedKeys
@@ -32,28 +36,7 @@ pytestmark = pytest.mark.e2e
 FACTORIES = 3
 DATASET = "suppliers"
 PURPOSE = "supply_chain_planning"
-POOL = [make_participant_id(f"9132{n:013d}") for n in range(100)]  # valid unified social credit codes
 MIN_ROWS = 10  # the default minimum rows (here: common keys) behind a factory's contribution
-
-
-def _written(code: str, rng: random.Random) -> str:
-    """The same code as different ERPs write it: lower case, spaces, hyphens, full-width digits."""
-    return rng.choice([code, code.lower(), f" {code[:6]}-{code[6:]} ", code.translate(_FULL_WIDTH)])
-
-
-_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-
-
-def _supplier_table(path: Path, codes: list[str], rng: random.Random) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["supplier_code", "material_grade", "purchase_cost_cny"])
-        for code in codes + rng.sample(codes, 5):  # some suppliers appear twice
-            writer.writerow(
-                [_written(code, rng), rng.choice(["ore", "coal", "alloy"]), rng.randint(1, 10**7)]
-            )
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +46,19 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSpace
            "DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire"), "DATASPACE_BUYER_WAIT_S": "10"}  # fmt: skip
     local = LocalSpace(workdir, extra_env=env)
     rng = random.Random(7)
-    holdings = [rng.sample(POOL, 60) for _ in range(FACTORIES)]
+    held = holdings(FACTORIES)
     local.start_coordinator()
     try:
-        for index, codes in enumerate(holdings):
-            table = _supplier_table(local.factory_dir(index) / "data" / f"{DATASET}.csv", codes, rng)
+        for index, codes in enumerate(held):
+            table = write_supplier_table(local.factory_dir(index) / "data" / f"{DATASET}.csv", codes, rng)
             factory = local.add_factory_from_files(index, {DATASET: table})
-            _declare_codes_not_personal(factory.directory / "node.toml")
+            declare_codes_not_personal(factory.directory / "node.toml")
             confirmed = subprocess.run([sys.executable, "-m", "node", "confirm", DATASET, "--dir",
                                         str(factory.directory)], capture_output=True, text=True)  # fmt: skip
             assert confirmed.returncode == 0, confirmed.stderr
             local.start_node(factory)
         local.wait_for_nodes(FACTORIES)
-        yield local, holdings
+        yield local, held
     finally:
         local.stop()
 
@@ -91,36 +74,25 @@ def buyer(space: tuple[LocalSpace, list[list[str]]]) -> Iterator[GatewayClient]:
         yield client
 
 
-def _declare_codes_not_personal(config: Path) -> None:
-    """The factory's own decision before it confirms: its suppliers' credit codes name companies, not people.
-
-    init proposes every text column as personal (a sole trader's code could be one); the factory, knowing
-    its suppliers are companies, edits the proposal as the README says, and confirms it.
-    """
-    text = config.read_text(encoding="utf-8")
-    start = text.index('name = "supplier_code"')
-    end = text.index("[[datasets.fields]]", start)
-    block = re.sub(r'personal = \w+\ngrade = "\w+"', 'personal = false\ngrade = "general"', text[start:end])
-    config.write_text(text[:start] + block + text[end:], encoding="utf-8")
-
-
-def _expected(holdings: list[list[str]], buyer_codes: list[str]) -> int:
+def _expected(held: list[list[str]], buyer_codes: list[str]) -> int:
     """Σ over factories of |B ∩ F_f|, a factory with fewer than MIN_ROWS common keys contributing 0."""
     mine = {canonical_key("credit_code", code) for code in buyer_codes}
-    counts = [len(mine & set(codes)) for codes in holdings]
+    counts = [len(mine & set(codes)) for codes in held]
     return sum(c for c in counts if c >= MIN_ROWS)
 
 
 def _keys_file(path: Path, codes: list[str]) -> Path:
     rng = random.Random(3)
-    path.write_text("credit_code\n" + "".join(_written(c, rng) + "\n" for c in codes + codes[:3]), "utf-8")
+    path.write_text(
+        "credit_code\n" + "".join(written_as_erp(c, rng) + "\n" for c in codes + codes[:3]), "utf-8"
+    )
     return path
 
 
 def test_the_total_overlap_equals_python_sets_and_the_buyer_learns_only_the_total(
     space: tuple[LocalSpace, list[list[str]]], buyer: GatewayClient, tmp_path: Path
 ) -> None:
-    local, holdings = space
+    local, held = space
     codes = random.Random(11).sample(POOL, 50)
     responder = Responder(read_keys(_keys_file(tmp_path / "keys.csv", codes), "credit_code"))
     spec = {"kind": "psi_cardinality", "dataset": DATASET, "key_field": "supplier_code",
@@ -131,10 +103,10 @@ def test_the_total_overlap_equals_python_sets_and_the_buyer_learns_only_the_tota
     result = buyer.result(job_id)["result"]
     assert result["kind"] == "psi_cardinality" and result["normalization"] == "credit_code"
     (total,) = result["groups"]
-    assert total["n"] == _expected(holdings, codes) and total["contributors"] == FACTORIES
+    assert total["n"] == _expected(held, codes) and total["contributors"] == FACTORIES
     assert not {"per_factory", "factories"} & result.keys()  # nothing per factory is released
     assert responder.answered == {f.participant_id for f in local.factories}
-    _only_group_elements_on_the_wire(local, job_id, [*codes, *(c for h in holdings for c in h)])
+    _only_group_elements_on_the_wire(local, job_id, [*codes, *(c for h in held for c in h)])
 
 
 def _only_group_elements_on_the_wire(local: LocalSpace, job_id: str, codes: list[str]) -> None:
@@ -172,8 +144,8 @@ def test_from_the_command_line(
     space: tuple[LocalSpace, list[list[str]]], buyer: GatewayClient, tmp_path: Path
 ) -> None:
     """``dataspace job submit --kind psi_cardinality --keys keys.csv`` waits and answers by itself."""
-    local, holdings = space
-    codes = random.Random(12).sample(POOL, 40)
+    local, held = space
+    codes = random.Random(12).sample(sorted({c for h in held for c in h}), 40)  # most are bought from
     keys = _keys_file(tmp_path / "keys.csv", codes)
     command = [sys.executable, "-m", "coordinator", "job", "submit", "--kind", "psi_cardinality",
                "--dataset", DATASET, "--key-field", "supplier_code", "--normalization", "credit_code",
@@ -182,5 +154,5 @@ def test_from_the_command_line(
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
-    assert job["state"] == "SUCCEEDED" and job["result"]["groups"][0]["n"] == _expected(holdings, codes)
+    assert job["state"] == "SUCCEEDED" and job["result"]["groups"][0]["n"] == _expected(held, codes)
     assert "40 distinct keys (3 duplicates, 1 invalid" in done.stderr  # the header row is not a code
