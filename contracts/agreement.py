@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.exceptions import SignatureError, SignatureErrorCode, TermsError, TermsErrorCode
 from contracts.extracts.grant import ExtractGrant, extract_grant
 from contracts.extracts.policy import extract_permission, personal_prohibitions
-from contracts.jobspec import JobKind
+from contracts.jobspec import PSI_KINDS, JobKind
 from contracts.negotiation import Event, Negotiation, Stage, fire, request
 from contracts.offers import (
     ID_PATTERN,
@@ -237,7 +237,7 @@ def _permission(
     fields = schema.fields
     # Numbers are measured; a set intersection reads a key field, which holds text (personal fields stay
     # prohibited below, whatever the kind).
-    keyed = JobKind.PSI_CARDINALITY in kinds
+    keyed = bool(PSI_KINDS & set(kinds))
     measured = [f.name for f in fields if f.type.is_numeric or (keyed and f.type in _KEY_TYPES)]
     return Permission(
         target=schema.name,

@@ -23,7 +23,14 @@ from contracts.agreement import Terms, compile_terms, draft_contract
 from contracts.desensitize import DateShiftRule
 from contracts.exceptions import ContractsError, DemandError, DemandErrorCode
 from contracts.extracts.grant import check_extract_spec
-from contracts.jobspec import MAX_FEATURES, SCORING_PARAMETER_SETS, JobKind, JobSpec, validate_spec
+from contracts.jobspec import (
+    MAX_FEATURES,
+    PSI_KINDS,
+    SCORING_PARAMETER_SETS,
+    JobKind,
+    JobSpec,
+    validate_spec,
+)
 from contracts.offers import DatasetOffer, Grade, Region, as_utc, field_key, sorted_unique, validate_offer
 from contracts.policy import JobRequest, Usage, evaluate_policy
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
@@ -128,7 +135,7 @@ def measures_needed(kind: JobKind) -> int:
     """Numeric fields a representative job of ``kind`` measures."""
     if kind is JobKind.LINEAR_REGRESSION:
         return 2
-    return 1 if kind in MEASURE_KINDS or kind is JobKind.ENCRYPTED_SCORING else 0
+    return 1 if kind in MEASURE_KINDS or kind in (JobKind.ENCRYPTED_SCORING, JobKind.PSI_SUM) else 0
 
 
 def evaluation_time(demand: Demand, now: datetime) -> datetime:
@@ -399,19 +406,23 @@ def representative_specs(
         elif kind is JobKind.ENCRYPTED_SCORING:  # the buyer's query is not known yet: any digest will do
             roles |= {"features": numeric[:MAX_FEATURES], "degree": 2, "outputs": ["score"],
                       "he_params": SCORING_PARAMETER_SETS[0], "input_digest": "0" * 64}  # fmt: skip
-        elif kind is JobKind.PSI_CARDINALITY:  # keys are the buyer's; any textual required field holds some
+        elif kind in PSI_KINDS:  # keys are the buyer's; any textual required field holds some
             textual = (FieldType.TEXT, FieldType.CATEGORY)
             keyed = [s.name for s in specs if s.type in textual and not s.personal]
             if not keyed:
                 message = f"{kind} needs a text or category field among the required ones"
                 raise DemandError(DemandErrorCode.NOTHING_TO_MEASURE, message, kind=str(kind))
-            roles |= {"key_field": keyed[0], "normalization": "exact"}
+            roles = {"key_field": keyed[0], "normalization": "exact"}  # no noise: each factory counts
+            if kind is JobKind.PSI_SUM:
+                roles["field"] = numeric[0]
+            else:
+                roles["epsilon"] = epsilon
         elif kind in MEASURE_KINDS:
             field = schema.field(numeric[0])
             roles |= {"field": field.name}
             if kind is JobKind.HISTOGRAM:
                 roles["bins"] = [field.lower, field.upper]
-        if kind not in (JobKind.LINEAR_REGRESSION, JobKind.PSI_CARDINALITY) and categories:
+        if kind is not JobKind.LINEAR_REGRESSION and kind not in PSI_KINDS and categories:
             roles["group_by"] = categories[0]
         used = {roles.get("field"), roles.get("target"), roles.get("group_by"), *roles.get("features", ())}
         roles["filters"] = [_filter(s) for s in specs if s.name not in used]

@@ -51,10 +51,14 @@ class JobKind(StrEnum):
     # How many of the buyer's keys (e.g. supplier credit codes) the factories' key field also holds, summed
     # over the cohort; the buyer answers each factory's blinded keys during the run (``protocols.psi``).
     PSI_CARDINALITY = "psi_cardinality"
+    # The sum of a factory field over the rows whose key is on the buyer's list, after Private Join and
+    # Compute: the buyer does the matching, so it also learns each factory's intersection size.
+    PSI_SUM = "psi_sum"
 
 
 _MEASURE_KINDS = frozenset({JobKind.SUM, JobKind.MEAN, JobKind.VARIANCE, JobKind.HISTOGRAM})
-_UNGROUPED_KINDS = frozenset({JobKind.LINEAR_REGRESSION, JobKind.EXTRACT, JobKind.PSI_CARDINALITY})
+PSI_KINDS = frozenset({JobKind.PSI_CARDINALITY, JobKind.PSI_SUM})
+_UNGROUPED_KINDS = frozenset({JobKind.LINEAR_REGRESSION, JobKind.EXTRACT, *PSI_KINDS})
 
 
 class JobSpec(BaseModel):
@@ -102,8 +106,8 @@ class JobSpec(BaseModel):
             return [*self.features, *([self.target] if self.target else [])]
         if self.kind is JobKind.ENCRYPTED_SCORING:
             return list(self.features)
-        if self.kind is JobKind.PSI_CARDINALITY:
-            return [self.key_field] if self.key_field else []
+        if self.kind in PSI_KINDS:
+            return [name for name in (self.key_field, self.field) if name]
         return [self.field] if self.field else []
 
     def used_fields(self) -> list[str]:
@@ -274,7 +278,7 @@ def _terms(spec: JobSpec) -> tuple[Term, ...]:
         return (count, *_regression_terms(spec.features, spec.target or ""))
     if spec.kind is JobKind.ENCRYPTED_SCORING:
         return monomial_terms(spec.features, spec.degree or 1)
-    if spec.kind is JobKind.PSI_CARDINALITY:  # one count: the factory's keys on the buyer's list
+    if spec.kind in PSI_KINDS:  # one count: the factory's keys on the buyer's list, or that it took part
         return (count,)
     x = spec.field or ""
     if spec.kind is JobKind.VARIANCE:
@@ -328,8 +332,10 @@ def validate_spec(spec: JobSpec, schema: DatasetSchema) -> None:
         for item in spec.filters:
             check_filter(item, _usable_field(schema, item.field))
         return
-    if spec.kind is JobKind.PSI_CARDINALITY:
+    if spec.kind in PSI_KINDS:
         _check_key_field(schema, spec)
+        if spec.kind is JobKind.PSI_SUM:
+            _check_summed_field(_usable_field(schema, spec.field or ""))
         for item in spec.filters:
             check_filter(item, _usable_field(schema, item.field))
         return
@@ -358,7 +364,7 @@ def validate_spec(spec: JobSpec, schema: DatasetSchema) -> None:
 def _check_kind_parameters(spec: JobSpec) -> None:
     kind = spec.kind
     wants = {
-        "field": kind in _MEASURE_KINDS,
+        "field": kind in _MEASURE_KINDS or kind is JobKind.PSI_SUM,
         "bins": kind is JobKind.HISTOGRAM,
         "features": kind in (JobKind.LINEAR_REGRESSION, JobKind.ENCRYPTED_SCORING),
         "target": kind is JobKind.LINEAR_REGRESSION,
@@ -367,8 +373,8 @@ def _check_kind_parameters(spec: JobSpec) -> None:
         "outputs": kind is JobKind.ENCRYPTED_SCORING,
         "he_params": kind is JobKind.ENCRYPTED_SCORING,
         "input_digest": kind is JobKind.ENCRYPTED_SCORING,
-        "key_field": kind is JobKind.PSI_CARDINALITY,
-        "normalization": kind is JobKind.PSI_CARDINALITY,
+        "key_field": kind in PSI_KINDS,
+        "normalization": kind in PSI_KINDS,
     }
     given = {
         "field": spec.field is not None,
@@ -394,6 +400,11 @@ def _check_kind_parameters(spec: JobSpec) -> None:
             )
     if kind in _UNGROUPED_KINDS and spec.group_by is not None:
         raise JobSpecError(SpecErrorCode.GROUP_BY_NOT_SUPPORTED, f"{kind} cannot be grouped", kind=kind)
+    if kind is JobKind.PSI_SUM and spec.epsilon is not None:
+        # The total is read by the buyer alone (a discrete logarithm): nobody could add noise to it.
+        raise JobSpecError(
+            SpecErrorCode.UNEXPECTED_PARAMETER, "psi_sum takes no epsilon", kind=kind, parameter="epsilon"
+        )
     if kind is JobKind.EXTRACT and spec.epsilon is not None:
         # Rows are protected by desensitization and k-anonymity, not by noise: no budget is spent.
         raise JobSpecError(
@@ -505,4 +516,14 @@ def _check_key_field(schema: DatasetSchema, spec: JobSpec) -> None:
             SpecErrorCode.FIELD_TYPE_NOT_ALLOWED,
             f"a key field holds text or categories, {name!r} is {field.type}",
             field=name,
+        )
+
+
+def _check_summed_field(field: FieldSpec) -> None:
+    """Summed values are whole non-negative units of the field (a sum of encrypted exponents)."""
+    if not field.type.is_numeric or field.lower < 0:
+        raise JobSpecError(
+            SpecErrorCode.FIELD_TYPE_NOT_ALLOWED,
+            f"psi_sum adds a number field with non-negative bounds, {field.name!r} is not one",
+            field=field.name,
         )

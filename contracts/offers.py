@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from contracts.exceptions import OfferError, OfferErrorCode
 from contracts.extracts.terms import ExtractTerms, check_extract_terms
 from contracts.grades import Grade as Grade
-from contracts.jobspec import JobKind
+from contracts.jobspec import PSI_KINDS, JobKind
 from contracts.privacy import PrivacyTerms
 from contracts.schema import IDENTIFIER_PATTERN, DatasetSchema, FieldSpec, FieldType
 from contracts.vocabulary import PURPOSES, TAGS
@@ -118,7 +118,7 @@ class DatasetOffer(BaseModel):
             or spec.personal
             or grade is Grade.CORE
             # Free text is never measured; it may be a key only where the offer allows set intersections.
-            or (spec.type is FieldType.TEXT and JobKind.PSI_CARDINALITY not in self.allowed_job_kinds)
+            or (spec.type is FieldType.TEXT and not PSI_KINDS & set(self.allowed_job_kinds))
             or _has_personal_tag(self, spec.name)
         )
 

@@ -20,7 +20,7 @@ from contracts.agreement import Contract
 from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vector
 from contracts.enforcement import node_check, release_rules
 from contracts.exceptions import JobSpecError, SignatureError
-from contracts.jobspec import JobKind, JobSpec, VectorLayout, vector_layout
+from contracts.jobspec import PSI_KINDS, JobKind, JobSpec, VectorLayout, vector_layout
 from contracts.peer_keys import PeerKeyError, verify_peer_keys
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
@@ -36,7 +36,7 @@ from node.identity import NodeIdentity
 from node.journal import Journal, NonceLedger
 from node.local_compute import local_keys, local_vector
 from node.privacy import add_noise_share, plan_and_charge
-from node.psi import PsiOutgoing, PsiWork, blind, count_common, normalized
+from node.psi import PsiOutgoing, PsiSumWork, PsiWork, blind, count_common, masked_point, normalized
 from node.scoring import ScoringWork, encrypted_scores, open_input
 from node.witness import Witness
 from protocols import fixedpoint
@@ -52,7 +52,7 @@ from protocols.secagg.messages import (
     RelayedShares,
     UnmaskRequest,
 )
-from protocols.secagg.pairwise import pairwise_masks
+from protocols.secagg.pairwise import pairwise_masks, pairwise_seeds
 
 from . import serde
 
@@ -87,8 +87,11 @@ class RunState:
     # Encrypted scoring: the work kept for the masked-input round, and the ciphertexts it produced.
     scoring: ScoringWork | None = field(default=None, repr=False)
     scores: list[bytes] | None = field(default=None, repr=False)
-    # Set intersection: the blinding kept until the buyer's answer, which starts secure aggregation.
-    psi: PsiWork | None = field(default=None, repr=False)
+    # Set intersection: what is kept until the buyer's answers, the last of which starts secure aggregation;
+    # for a sum, the decrypted point, sent masked with the masked input.
+    psi: PsiWork | PsiSumWork | None = field(default=None, repr=False)
+    point: bytes | None = field(default=None, repr=False)
+    masked_point: bytes | None = field(default=None, repr=False)
 
 
 def check_ticket(ctx: NodeContext, payload: bytes, signature: bytes) -> JobTicket:
@@ -212,7 +215,7 @@ async def start_run(
         # The floor comes from the signed contract (and the job, if stricter), never from the ticket.
         min_cohort = release_rules(contract, spec).min_cohort
         _check_threshold(ticket, min_cohort)
-        if spec.kind is JobKind.PSI_CARDINALITY:
+        if spec.kind in PSI_KINDS:
             psi, request = await _psi_start(ctx, ticket, spec, contract)
             config, state = _secagg_client(ctx, ticket, verify_keys, min_cohort)
             _journal_accepted(ctx, ticket)
@@ -243,8 +246,11 @@ def _journal_accepted(ctx: NodeContext, ticket: JobTicket) -> None:
 
 async def _psi_start(
     ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract
-) -> tuple[PsiWork, bytes]:
-    """Read, normalise and blind this node's keys; the budget is charged as for any job."""
+) -> tuple[PsiWork | PsiSumWork, bytes]:
+    """Read and normalise this node's keys; blind them (a count) or ask for the buyer's (a sum, b"").
+
+    The job is charged to the contract as any job is.
+    """
     dataset, layout = _dataset_layout(ctx, spec, ticket.vector_length)
     try:
         await asyncio.to_thread(ctx.data.verify, dataset)
@@ -256,24 +262,39 @@ async def _psi_start(
     except LocalComputeError as exc:
         ctx.data.forget(dataset.paths)
         raise data_refusal(dataset, exc) from exc
-    keys = normalized(spec, raw)
+    journal = {"job_id": ticket.job_id, "filters": [f.model_dump(mode="json") for f in spec.filters],
+               "matched_rows": len(raw)}  # fmt: skip
+    if spec.kind is JobKind.PSI_SUM:
+        rows = PsiSumWork.of(spec, raw, len(ticket.participants))
+        distinct, invalid = len(rows.rows.items), len(rows.rows.invalid)
+        ctx.journal.record(ctx.clock(), "job_rows", **journal, distinct_keys=distinct, invalid_keys=invalid)
+        return rows, b""
+    keys = normalized(spec, [key for key, *_ in raw])
     state, request = await blind(keys)
-    ctx.journal.record(
-        ctx.clock(), "job_rows", job_id=ticket.job_id,
-        filters=[item.model_dump(mode="json") for item in spec.filters], matched_rows=len(raw),
-        distinct_keys=len(keys.keys), invalid_keys=len(keys.invalid),
-    )  # fmt: skip
+    distinct, invalid = len(keys.keys), len(keys.invalid)
+    ctx.journal.record(ctx.clock(), "job_rows", **journal, distinct_keys=distinct, invalid_keys=invalid)
     return PsiWork(spec, contract, layout, plan, state, len(keys.keys)), request
 
 
-def psi_answered(ctx: NodeContext, run: RunState, data: bytes) -> serde.ClientMessage:
-    """The buyer's answer: count the common keys, encode and noise the count, advertise aggregation keys."""
+def psi_answered(ctx: NodeContext, run: RunState, data: bytes) -> serde.ClientMessage | PsiOutgoing:
+    """A buyer's answer: the next protocol message, or (after the last) the start of secure aggregation.
+
+    A count: the common keys, gated and noised, go into secure aggregation. A sum: the buyer's keys are
+    answered with our rows; then the masked sum is decrypted to the point sent with the masked input, and
+    secure aggregation adds one per factory, so the run knows how many points the total holds.
+    """
     work = run.psi
     if work is None or run.secagg.stage is not client.ClientStage.INIT:
         raise JobRefused("unexpected_message", "a set-intersection answer this run did not ask for")
-    gated = count_common(work, data)
-    ctx.journal.record(ctx.clock(), "psi_counted", job_id=run.ticket.job_id, common_keys=int(gated[0]))
-    run.encoded = add_noise_share(_encode(gated, run.ticket), work.plan, work.layout, ctx.rng)
+    if isinstance(work, PsiSumWork):
+        if work.state is None:
+            return PsiOutgoing(work.reply(data))
+        run.point = work.decrypt(data)
+        run.encoded = _encode(np.array([1.0, 1.0]), run.ticket)  # one contributor, its indicator
+    else:
+        gated = count_common(work, data)
+        ctx.journal.record(ctx.clock(), "psi_counted", job_id=run.ticket.job_id, common_keys=int(gated[0]))
+        run.encoded = add_noise_share(_encode(gated, run.ticket), work.plan, work.layout, ctx.rng)
     run.psi = None
     run.secagg, message = client.advertise_keys(run.secagg, signing_key=ctx.identity.signing_key)
     return message
@@ -399,6 +420,8 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
         run.secagg, masked = client.masked_input(run.secagg, message, run.encoded)
         if run.scoring is not None:
             run.scores = _masked_scores(run.scoring, before, run.secagg)
+        if run.point is not None:
+            run.masked_point = _masked_point(run.point, before, run.secagg)
         return masked
     if isinstance(message, ConsistencyRequest):
         run.secagg, signed = client.consistency(run.secagg, message, signing_key=ctx.identity.signing_key)
@@ -422,6 +445,17 @@ def _masked_scores(work: ScoringWork, before: client.ClientState, after: client.
     peers = {v: before.key_table[v].mask_public for v in after.held_shares if v != me}
     masks = pairwise_masks(after.config, me, secret, peers)
     return encrypted_scores(work, masks, after.config.session_id)
+
+
+def _masked_point(point: bytes, before: client.ClientState, after: client.ClientState) -> bytes:
+    """The sum's point, masked with the same peers (U2) and keys as the masked input (see _masked_scores)."""
+    secret = before.mask_keys.secret if before.mask_keys is not None else None
+    if secret is None:
+        raise JobRefused("protocol_state", "the mask key is gone before the masked input")
+    me, cfg = after.client_id, after.config
+    peers = {v: before.key_table[v].mask_public for v in after.held_shares if v != me}
+    seeds = pairwise_seeds(cfg, me, secret, peers)
+    return masked_point(point, me, list(cfg.ordered(after.held_shares)), seeds, cfg.session_id)
 
 
 async def use_idle_time(run: RunState) -> None:

@@ -81,24 +81,23 @@ def local_vector(
 
 def local_keys(
     spec: JobSpec, schema: DatasetSchema, dataset_files: Sequence[Path], fmt: SourceFormat
-) -> list[str]:
-    """The key field of the rows a set-intersection job counts (filters applied, empty keys left out).
+) -> list[tuple[Any, ...]]:
+    """The key (and, for a sum, the clipped value) of each row a set-intersection job reads.
 
-    The keys stay on the node: they are normalised and blinded here before anything leaves.
+    Filters apply; rows with an empty key or value are left out. The keys stay on the node: they are
+    normalised and blinded here before anything leaves.
     """
     vector_layout(spec, schema)  # validates the spec
     files = _checked_files(dataset_files)
     params = Params()
-    sql = (
-        _eligible_rows(spec, schema, files, fmt, params)
-        + f"\nSELECT {quote(spec.key_field or '')} FROM eligible"
-    )
+    columns = ", ".join(quote(name) for name in spec.measured_fields())
+    sql = _eligible_rows(spec, schema, files, fmt, params) + f"\nSELECT {columns} FROM eligible"
     try:
         with engine.shared().cursor() as con:
             rows = con.execute(sql, params.values).fetchall()
     except duckdb.Error as exc:
         raise _classified(exc, spec, files) from exc
-    return [str(row[0]) for row in rows]
+    return [(str(row[0]), *row[1:]) for row in rows]
 
 
 def _checked_files(dataset_files: Sequence[Path]) -> list[str]:

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pydantic import ValidationError
 
 from contracts.exceptions import OfferError
-from contracts.jobspec import JobKind
+from contracts.jobspec import PSI_KINDS, JobKind
 from contracts.offers import DatasetOffer, Grade, Price, validate_offer
 from contracts.privacy import PrivacyTerms
 from contracts.schema import FieldType
@@ -29,11 +29,11 @@ class OfferNotReady(NodeError):
     """The dataset cannot be offered yet; the message says what the factory must do first."""
 
 
-# What an offer allows unless its terms name kinds: every statistic. An extract releases rows and encrypted
-# scoring runs a model the factory cannot read, so each is allowed only where the terms name it.
-AGGREGATE_KINDS = tuple(
-    kind for kind in JobKind if kind.value not in ("extract", "encrypted_scoring", "psi_cardinality")
-)
+# What an offer allows unless its terms name kinds: every statistic. An extract releases rows, encrypted
+# scoring runs a model the factory cannot read, and a set intersection reads a key field (psi_sum also
+# lets the buyer learn this factory's intersection size), so each is allowed only where the terms name it.
+_NAMED_ONLY = ("extract", "encrypted_scoring", "psi_cardinality", "psi_sum")
+AGGREGATE_KINDS = tuple(kind for kind in JobKind if kind.value not in _NAMED_ONLY)
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def build_offer(config: NodeConfig, dataset: str, terms: OfferTerms, now: dateti
     schema, grades = chosen.schema, chosen.grades
     # Free text is excluded unless the terms allow set intersections, where a text field can be the key
     # (personal ones never).
-    keyed = JobKind.PSI_CARDINALITY.value in terms.job_kinds
+    keyed = any(kind in PSI_KINDS for kind in terms.job_kinds)
     excluded = [
         f.name
         for f in schema.fields

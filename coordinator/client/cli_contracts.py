@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from contracts.jobspec import JobKind
+from contracts.jobspec import PSI_KINDS, JobKind
 from coordinator.client.cli_common import (
     CaOpt,
     DataDirOpt,
@@ -231,14 +231,17 @@ def job_submit(
     ] = None,
     keys: Annotated[
         Path | None,
-        typer.Option(help="psi_cardinality: your keys, one per line (CSV, first column); they stay here."),
+        typer.Option(help="psi_*: your keys, one per line (CSV, first column); they stay on this machine."),
     ] = None,
     key_field: Annotated[
-        str | None, typer.Option(help="psi_cardinality: the factories' field holding the keys.")
+        str | None, typer.Option(help="psi_*: the factories' field holding the keys.")
     ] = None,
     normalization: Annotated[
         str | None,
-        typer.Option(help="psi_cardinality: credit_code, part_number, text or exact (both sides apply it)."),
+        typer.Option(help="psi_*: credit_code, part_number, text or exact (both sides apply it)."),
+    ] = None,
+    field: Annotated[
+        str | None, typer.Option(help="The field a statistic measures (psi_sum: the one summed).")
     ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -249,12 +252,12 @@ def job_submit(
 ) -> None:
     """Submit a joint-analysis job (buyer) under a finalized usage contract.
 
-    A psi_cardinality job needs this command to stay until the job ends: it answers each factory's
-    blinded keys with your own (--keys), so it always waits.
+    A psi_cardinality or psi_sum job needs this command to stay until the job ends: it answers each
+    factory with your keys (--keys), blinded, so it always waits.
     """
     spec = json.loads(spec_file.read_text()) if spec_file is not None else {}
     chosen = {"kind": kind, "dataset": dataset, "group_by": group_by, "key_field": key_field,
-              "normalization": normalization}  # fmt: skip
+              "normalization": normalization, "field": field}  # fmt: skip
     spec |= {name: value for name, value in chosen.items() if value is not None}
     if contract is not None:
         spec["contract_id"] = contract
@@ -264,8 +267,8 @@ def job_submit(
         spec["purpose"] = purpose
     if (spec.get("kind") == JobKind.ENCRYPTED_SCORING) != (model is not None):
         raise typer.BadParameter("--model goes with, and only with, a spec of kind encrypted_scoring")
-    if (spec.get("kind") == JobKind.PSI_CARDINALITY) != (keys is not None):
-        raise typer.BadParameter("--keys goes with, and only with, a spec of kind psi_cardinality")
+    if (spec.get("kind") in PSI_KINDS) != (keys is not None):
+        raise typer.BadParameter("--keys goes with, and only with, a spec of kind psi_cardinality or psi_sum")
     responder = _responder(keys, spec) if keys is not None else None
     wait = wait or responder is not None
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
@@ -287,6 +290,8 @@ def job_submit(
                     job["result"] = client.result(job["id"])["result"]
                     if scoring is not None:
                         job["result"] = scoring.read(job["result"])
+                    if responder is not None and spec.get("kind") == JobKind.PSI_SUM:
+                        job["result"] = _read_sum(responder, job["result"])
         except GatewayError as error:
             raise fail(error) from None
         except TimeoutError as error:
@@ -325,7 +330,18 @@ def _responder(keys: Path, spec: dict[str, Any]) -> Responder:
         f"under {key_set.normalization}); they stay on this machine",
         highlight=False,
     )
-    return Responder(key_set)
+    return Responder(key_set, str(spec.get("kind")))
+
+
+def _read_sum(responder: Responder, result: dict[str, Any]) -> dict[str, Any]:
+    """The total, read with the masks only this client holds, in place of the masked point."""
+    from protocols.psi.exceptions import PsiError
+
+    try:
+        total = responder.total(result)
+    except (PsiError, KeyError) as exc:
+        raise typer.BadParameter(f"the total cannot be read: {exc}") from None
+    return {k: v for k, v in result.items() if k != "masked_total"} | {"sum": total}
 
 
 def _encrypted_query(

@@ -22,7 +22,7 @@ from contracts.policy import JobRequest, evaluate_policy
 from contracts.privacy import NoiseMode, PrivacyTerms, ReleaseRules
 from contracts.schema import DatasetSchema
 from contracts.scoring import COUNTED_KINDS, count_plan, count_spec
-from coordinator.server.psi_run import buyer_round, intersection_result
+from coordinator.server.psi_run import PSI_ROUNDS, buyer_round, intersection_result, sum_result
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
 from coordinator.server.scoring_run import ScoringRun
@@ -86,16 +86,19 @@ class JobRun:
                 channel.send_input(self.participants, scoring.data)
             channel.send_tickets(config, spec, self.spec.precision_bits, terms)
             unanswered: set[str] = set()
-            if self.spec.kind is JobKind.PSI_CARDINALITY:
-                unanswered = await buyer_round(
-                    self.ctx, channel, self.participants, self.spec.min_participants
-                )
+            # A count takes one answer from the buyer; a sum two (its keys, then the masked sums).
+            for _ in range(PSI_ROUNDS.get(self.spec.kind, 0)):
+                still = [pid for pid in self.participants if pid not in unanswered]
+                unanswered |= await buyer_round(self.ctx, channel, still, self.spec.min_participants)
             aggregate, contributors = await channel.secure_aggregation(config, absent=unanswered)
         finally:
             channel.close()
         if contributors < self.spec.min_participants:
             raise RunFailed("too_few_contributors", f"only {contributors} nodes contributed; the job needs "
                             f"{self.spec.min_participants}")  # fmt: skip
+        if self.spec.kind is JobKind.PSI_SUM:
+            result = sum_result(self.spec, schema, channel)
+            return RunOutcome(result, result["contributors"], channel.refusals)
         plan = self._plan(layout, contract, config.threshold)
         if not counted:
             result = self._release(schema, self.spec, layout, plan, contract, aggregate, contributors)

@@ -1,25 +1,33 @@
-"""The coordinator's part in a set-intersection count: relay blinded keys between the factories and the buyer.
+"""The coordinator's part in set intersections: relay protocol messages between factories and the buyer.
 
 The buyer takes part in the run: each factory's blinded keys wait in the database until the buyer's client
 fetches them and posts its answer (``GET|POST /api/v1/jobs/{id}/exchange``), which is relayed back to that
 factory. The coordinator sees only group elements and their numbers. A factory the buyer does not answer
-in time leaves the run; the counts then go through secure aggregation like any count.
+in time leaves the run. Counts then go through secure aggregation like any count; a sum's masked points
+come with the masked inputs, and the coordinator adds them — the total means something only to the buyer,
+who removes its masks r_f of exactly the factories listed and takes the discrete logarithm.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Any
 
-from contracts.jobspec import JobSpec
+from contracts.jobspec import JobKind, JobSpec
+from contracts.schema import DatasetSchema
 from coordinator.server.run_channel import RunChannel, RunFailed
 from coordinator.server.runtime import ServerContext
 from coordinator.store.tables import JobExchangeRow
 from proto.dataspace.v1 import node_service_pb2 as pb
 from protocols.exceptions import InvalidMessageError
+from protocols.psi import aggregate as psi_aggregate
+from protocols.psi.exceptions import PsiError
+from protocols.psi.messages import MaskedPoint
 
 ROUND = "blinded keys"
+PSI_ROUNDS = {JobKind.PSI_CARDINALITY: 1, JobKind.PSI_SUM: 2}
 
 
 async def buyer_round(
@@ -70,3 +78,28 @@ def intersection_result(spec: JobSpec, counts: dict[str, Any]) -> dict[str, Any]
         "key_field": spec.key_field,
         "normalization": spec.normalization,
     }
+
+
+def sum_result(spec: JobSpec, schema: DatasetSchema, channel: RunChannel) -> dict[str, Any]:
+    """The masked total of the survivors' points, and who they are (the buyer removes exactly their r_f).
+
+    Every node asked for a masked input must be in the sum: the pairwise masks of a missing one would not
+    cancel (and secure aggregation reveals its mask key only if its point is not in the sum).
+    """
+    survivors = list(channel.survivors)
+    missing = sorted(channel.masked_round - set(survivors))
+    if missing:
+        raise RunFailed("psi_dropout", f"{', '.join(missing)} dropped before sending its masked point")
+    if any(pid not in channel.points for pid in survivors):
+        raise RunFailed("malformed_points", "not every factory in the sum sent its masked point")
+    try:
+        total = psi_aggregate.sum_points(MaskedPoint.from_bytes(channel.points[pid]) for pid in survivors)
+    except (PsiError, InvalidMessageError) as exc:
+        raise RunFailed("malformed_points", f"a masked point is not a group element: {exc}") from exc
+    field = schema.field(spec.field or "")
+    return {
+        "kind": spec.kind.value, "dataset": spec.dataset, "key_field": spec.key_field,
+        "normalization": spec.normalization, "field": field.name, "unit": field.unit,
+        "contributors": len(survivors), "factories": survivors,
+        "masked_total": base64.b64encode(total.to_bytes()).decode(),
+    }  # fmt: skip

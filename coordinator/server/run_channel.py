@@ -98,6 +98,7 @@ class RunChannel:
         self.registrations: dict[str, Registration] = {}
         # Encrypted scoring: the ciphertexts that came with each masked input, and who was asked for one.
         self.scores: dict[str, list[bytes]] = {}
+        self.points: dict[str, bytes] = {}  # set-intersection sums: each node's masked point
         self.masked_round: frozenset[str] = frozenset()
         self.inbox: asyncio.Queue[InboxItem] = ctx.sessions.open_run(self.run_id)
 
@@ -230,6 +231,8 @@ class RunChannel:
         for pid, message in (await self.first_answers(expected, name)).items():
             if message_type is MaskedInput and message.HasField("scores"):
                 self.scores[pid] = list(message.scores.ciphertexts)
+            if message_type is MaskedInput and message.masked_point:
+                self.points[pid] = message.masked_point
             try:
                 received.append((pid, _decode(message, pid, message_type)))
             except InvalidMessageError as exc:

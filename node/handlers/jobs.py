@@ -10,6 +10,7 @@ anything unexpected as ``internal_error``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from contracts.jobspec import JobKind
@@ -80,7 +81,8 @@ class JobHandler:
             run = self.runs.get(message.run_id)
             if run is None:
                 return
-            reply = psi_answered(self.ctx, run, message.psi.data)
+            # Blinding thousands of keys takes a while: off the event loop (messages of a run arrive in turn).
+            reply = await asyncio.to_thread(psi_answered, self.ctx, run, message.psi.data)
         elif kind == "secagg":
             run = self.runs.get(message.run_id)
             if run is None:  # a run this node refused, finished or never joined: nothing to answer
@@ -99,10 +101,14 @@ class JobHandler:
         if isinstance(reply, PsiOutgoing):
             outbox.put_nowait(_from_node(message, psi=pb.PsiMessage(data=reply.data)))
         elif reply is not None:
-            extra = {}
-            if (scored := self.runs.get(message.run_id)) is not None and scored.scores is not None:
-                extra["scores"] = pb.EncryptedScores(ciphertexts=scored.scores)
-                scored.scores = None
+            extra: dict[str, object] = {}
+            if (run := self.runs.get(message.run_id)) is not None:  # what travels with the masked input
+                if run.scores is not None:
+                    extra["scores"] = pb.EncryptedScores(ciphertexts=run.scores)
+                    run.scores = None
+                if run.masked_point is not None:
+                    extra["masked_point"] = run.masked_point
+                    run.masked_point = None
             outbox.put_nowait(_from_node(message, secagg=serde.encode_client(reply), **extra))
         if (run := self.runs.get(message.run_id)) is not None:
             await use_idle_time(run)

@@ -20,15 +20,26 @@ def pairwise_masks(
     The two parties of a pair derive the same seed and opposite signs, so the pair's masks cancel in a sum.
     """
     mine = cfg.position(owner)
-    masks: list[tuple[bytes, Sign]] = []
+    seeds = pairwise_seeds(cfg, owner, owner_secret, peer_publics)
+    return [(seed, 1 if cfg.position(peer) > mine else -1) for peer, seed in seeds.items()]
+
+
+def pairwise_seeds(
+    cfg: SecAggConfig, owner: str, owner_secret: bytes, peer_publics: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """The seed ``owner`` shares with each peer, by peer; both ends of a pair derive the same one.
+
+    Other protocols of the same run (encrypted scoring, set-intersection sums) mask with these seeds
+    under their own domain, so one key agreement serves the whole run.
+    """
+    mine = cfg.position(owner)
+    seeds = {}
     for peer, shared in agree_all(
         owner_secret, {v: k for v, k in peer_publics.items() if v != owner}
     ).items():
-        later = cfg.position(peer) > mine
-        first, second = (owner, peer) if later else (peer, owner)
-        seed = derive_mask_seed(shared, session_id=cfg.session_id, first=first, second=second)
-        masks.append((seed, 1 if later else -1))
-    return masks
+        first, second = (owner, peer) if cfg.position(peer) > mine else (peer, owner)
+        seeds[peer] = derive_mask_seed(shared, session_id=cfg.session_id, first=first, second=second)
+    return seeds
 
 
 def negated(masks: list[tuple[bytes, Sign]]) -> list[tuple[bytes, Sign]]:

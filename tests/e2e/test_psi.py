@@ -8,6 +8,7 @@ recorded is checked to hold group elements only.
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import subprocess
@@ -66,7 +67,7 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSpace
 @pytest.fixture(scope="module")
 def buyer(space: tuple[LocalSpace, list[list[str]]]) -> Iterator[GatewayClient]:
     local, _ = space
-    kinds = ("--kind", "psi_cardinality", "--kind", "count")
+    kinds = ("--kind", "psi_cardinality", "--kind", "psi_sum", "--kind", "count")
     offers = [local.publish(f, "--purpose", PURPOSE, *kinds, dataset=DATASET) for f in local.factories]
     client = local.enroll_buyer(factory_id(80))
     client.contract_id = client.negotiate(offers, PURPOSE)
@@ -79,6 +80,21 @@ def _expected(held: list[list[str]], buyer_codes: list[str]) -> int:
     mine = {canonical_key("credit_code", code) for code in buyer_codes}
     counts = [len(mine & set(codes)) for codes in held]
     return sum(c for c in counts if c >= MIN_ROWS)
+
+
+def _expected_sum(local: LocalSpace, codes: list[str]) -> int:
+    """Σ of purchase_cost_cny over every factory row whose supplier is in ``codes`` (csv module, sets)."""
+    mine = {canonical_key("credit_code", c) for c in codes}
+    total = 0
+    for factory in local.factories:
+        with (factory.directory / "data" / f"{DATASET}.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        total += sum(
+            int(r["purchase_cost_cny"])
+            for r in rows
+            if canonical_key("credit_code", r["supplier_code"]) in mine
+        )
+    return total
 
 
 def _keys_file(path: Path, codes: list[str]) -> Path:
@@ -105,7 +121,7 @@ def test_the_total_overlap_equals_python_sets_and_the_buyer_learns_only_the_tota
     (total,) = result["groups"]
     assert total["n"] == _expected(held, codes) and total["contributors"] == FACTORIES
     assert not {"per_factory", "factories"} & result.keys()  # nothing per factory is released
-    assert responder.answered == {f.participant_id for f in local.factories}
+    assert responder.factories == {f.participant_id for f in local.factories}
     _only_group_elements_on_the_wire(local, job_id, [*codes, *(c for h in held for c in h)])
 
 
@@ -140,19 +156,46 @@ def test_without_the_buyers_answers_the_job_fails_and_says_why(
     assert job["state"] == "FAILED" and "buyer" in job["reason"]
 
 
+@pytest.mark.parametrize("kind", ["psi_cardinality", "psi_sum"])
 def test_from_the_command_line(
-    space: tuple[LocalSpace, list[list[str]]], buyer: GatewayClient, tmp_path: Path
+    space: tuple[LocalSpace, list[list[str]]], buyer: GatewayClient, tmp_path: Path, kind: str
 ) -> None:
-    """``dataspace job submit --kind psi_cardinality --keys keys.csv`` waits and answers by itself."""
+    """``dataspace job submit --kind psi_… --keys keys.csv`` waits, answers by itself, reads the total."""
     local, held = space
     codes = random.Random(12).sample(sorted({c for h in held for c in h}), 40)  # most are bought from
     keys = _keys_file(tmp_path / "keys.csv", codes)
-    command = [sys.executable, "-m", "coordinator", "job", "submit", "--kind", "psi_cardinality",
+    summed = ["--field", "purchase_cost_cny"] if kind == "psi_sum" else []
+    command = [sys.executable, "-m", "coordinator", "job", "submit", "--kind", kind, *summed,
                "--dataset", DATASET, "--key-field", "supplier_code", "--normalization", "credit_code",
                "--keys", str(keys), "--contract", buyer.contract_id or "", "--json", "--url", local.http_url,
                "--token", buyer.token or "", "--data-dir", str(local.coordinator_dir)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     job = json.loads(done.stdout)
-    assert job["state"] == "SUCCEEDED" and job["result"]["groups"][0]["n"] == _expected(held, codes)
+    assert job["state"] == "SUCCEEDED"
+    if kind == "psi_sum":
+        assert job["result"]["sum"] == _expected_sum(local, codes) and "masked_total" not in job["result"]
+    else:
+        assert job["result"]["groups"][0]["n"] == _expected(held, codes)
     assert "40 distinct keys (3 duplicates, 1 invalid" in done.stderr  # the header row is not a code
+
+
+def test_the_sum_over_the_intersection_equals_python_and_needs_the_buyers_masks(
+    space: tuple[LocalSpace, list[list[str]]], buyer: GatewayClient, tmp_path: Path
+) -> None:
+    """psi_sum: Σ over factories of the purchase cost of every row whose supplier is on the buyer's list."""
+    local, held = space
+    codes = random.Random(13).sample(sorted({c for h in held for c in h}), 45)
+    responder = Responder(read_keys(_keys_file(tmp_path / "keys.csv", codes), "credit_code"), "psi_sum")
+    spec = {"kind": "psi_sum", "dataset": DATASET, "key_field": "supplier_code",
+            "normalization": "credit_code", "field": "purchase_cost_cny"}  # fmt: skip
+    job_id = buyer.submit_job(spec)["id"]
+    job = buyer.wait(job_id, timeout=120, progress=lambda seen, _: responder.answer(buyer, job_id))
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    result = buyer.result(job_id)["result"]
+    assert set(result["factories"]) == {f.participant_id for f in local.factories} and "sum" not in result
+    assert responder.total(result) == _expected_sum(local, codes) > 0
+    # Without the buyer's masks the total is a random group element: another client reads nothing from it.
+    stranger = Responder(responder.keys, "psi_sum")
+    with pytest.raises(KeyError):
+        stranger.total(result)

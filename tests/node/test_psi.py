@@ -14,8 +14,9 @@ from contracts.jobspec import JobSpec, vector_layout
 from contracts.schema import DatasetSchema
 from node.exceptions import JobRefused
 from node.local_compute import local_keys
-from node.psi import PsiWork, blind, count_common, normalized
+from node.psi import PsiSumWork, PsiWork, blind, count_common, normalized
 from protocols.psi import cardinality
+from protocols.psi.dlog import DEFAULT_BOUND
 from protocols.psi.messages import BlindedKeys
 from protocols.psi.normalize import normalize_keys
 
@@ -32,6 +33,7 @@ SCHEMA = DatasetSchema.model_validate(
 
 
 def spec(**extra: Any) -> JobSpec:
+    """A set-intersection spec; ``kind`` and ``field`` may be given to make it a sum."""
     return JobSpec.model_validate({"kind": "psi_cardinality", "dataset": "suppliers", "key_field": "code",
                                    "normalization": "part_number", **extra})  # fmt: skip
 
@@ -44,7 +46,7 @@ def test_keys_are_the_key_field_of_the_rows_the_filters_keep(tmp_path: Path) -> 
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([("code", "grade", "spend"), *rows])
     filters = [{"field": "grade", "op": "eq", "value": "ore"}, {"field": "spend", "op": "lt", "value": 50}]
-    got = local_keys(spec(filters=filters), SCHEMA, [path], "csv")
+    got = [key for (key,) in local_keys(spec(filters=filters), SCHEMA, [path], "csv")]
     # Python on the same rows: numbers clipped to [0, 100] before the filter, empty cells are no rows.
     expected = [code for code, grade, spend in rows
                 if code and grade == "ore" and min(max(float(spend), 0), 100) < 50]  # fmt: skip
@@ -76,3 +78,18 @@ def test_a_reply_that_is_not_points_is_refused() -> None:
     with pytest.raises(JobRefused) as refused:
         count_common(work, b"\x00" * 70)
     assert refused.value.code == "malformed_psi_reply"
+
+
+def test_a_sum_rounds_values_to_whole_units_and_refuses_totals_past_its_share_of_the_bound() -> None:
+    summed = spec(kind="psi_sum", field="spend")
+    work = PsiSumWork.of(summed, [("AB-1", 2.4), ("ab1", 3.6), ("C-2", 7.0)], participants=3)
+    assert dict(work.rows.items) == {"ab1": 6, "c2": 7}  # rows of one key are added up
+    assert work.bound == DEFAULT_BOUND // 3
+    request = cardinality.start(normalize_keys("part_number", ["ab1"]), random.Random(1))[1]
+    huge = PsiSumWork.of(summed, [("X", float(DEFAULT_BOUND))], participants=1)
+    with pytest.raises(JobRefused) as refused:
+        huge.reply(request.to_bytes())
+    assert refused.value.code == "psi_value_bound"
+    with pytest.raises(JobRefused) as early:
+        work.decrypt(b"")
+    assert early.value.code == "unexpected_message"

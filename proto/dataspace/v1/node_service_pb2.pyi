@@ -613,8 +613,13 @@ class FromNode(_message.Message):
     EXTRACT_FIELD_NUMBER: _builtins.int
     PSI_FIELD_NUMBER: _builtins.int
     SCORES_FIELD_NUMBER: _builtins.int
+    MASKED_POINT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     run_id: _builtins.str
+    masked_point: _builtins.bytes
+    """Set-intersection sum: the node's point (S_f + r_f)·G plus its pairwise mask, also sent with its masked
+    input, so that only the sum over the run's survivors means anything.
+    """
     @_builtins.property
     def secagg(self) -> _secagg_pb2.SecAggClientMessage: ...
     @_builtins.property
@@ -635,10 +640,11 @@ class FromNode(_message.Message):
         extract: Global___ExtractRows | None = ...,
         psi: Global___PsiMessage | None = ...,
         scores: Global___EncryptedScores | None = ...,
+        masked_point: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "psi", b"psi", "refusal", b"refusal", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "psi", b"psi", "refusal", b"refusal", "run_id", b"run_id", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "extract", b"extract", "job_id", b"job_id", "masked_point", b"masked_point", "psi", b"psi", "refusal", b"refusal", "run_id", b"run_id", "scores", b"scores", "secagg", b"secagg"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["secagg", "refusal", "extract", "psi"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
