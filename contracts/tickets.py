@@ -55,6 +55,9 @@ class JobTicket(BaseModel):
     peer_keys: dict[str, PeerKey] = Field(default_factory=dict)
     # "malicious" (signed keys, a consistency round, checked shares); "semi_honest" only for diagnostics.
     secagg_mode: str = "malicious"
+    # The buyer's signed order (``contracts.orders``), for the kinds nodes run only on one; the buyer's key
+    # that signed it comes proven in ``peer_keys`` like the participants' keys.
+    order: dict[str, Any] | None = Field(default=None, exclude_if=lambda order: order is None)
     nonce: str
     issued_at: datetime
     expires_at: datetime

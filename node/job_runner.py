@@ -21,7 +21,8 @@ from contracts.diagnostics import DIAGNOSTIC_KIND, DiagnosticSpec, synthetic_vec
 from contracts.enforcement import node_check, release_rules
 from contracts.exceptions import JobSpecError, SignatureError
 from contracts.jobspec import PSI_KINDS, JobKind, JobSpec, VectorLayout, vector_layout
-from contracts.peer_keys import PeerKeyError, verify_peer_keys
+from contracts.orders import ORDERED_KINDS, OrderError, SignedOrder, verify_order
+from contracts.peer_keys import PeerKeyError, verify_peer_key, verify_peer_keys
 from contracts.policy import JobRequest
 from contracts.privacy import gate_cells
 from contracts.scoring import count_positions, monomial_sums
@@ -136,9 +137,34 @@ def check_job(ctx: NodeContext, ticket: JobTicket) -> tuple[JobSpec, Contract]:
     if ticket.contract is None:
         raise JobRefused("no_contract", "the job names no signed usage contract")
     contract = check_contract(ctx, ticket, spec)
+    if spec.kind in ORDERED_KINDS or ticket.order is not None:
+        check_order(ctx, ticket, spec, contract)
     if not ctx.config.accepts(ticket.buyer, spec.kind):
         raise JobRefused("local_policy", f"local policy does not accept {spec.kind} jobs from {ticket.buyer}")
     return spec, contract
+
+
+def check_order(ctx: NodeContext, ticket: JobTicket, spec: JobSpec, contract: Contract) -> None:
+    """The buyer itself ordered this job, on this contract, with exactly this spec (and input digest).
+
+    The buyer's key is the one its registration in the witnessed audit log proves, as for peers' keys.
+    """
+    if ticket.order is None:
+        raise JobRefused("order_required", f"a {spec.kind} job runs only on the buyer's signed order")
+    proof = ticket.peer_keys.get(ticket.buyer)
+    if proof is None:
+        raise JobRefused("unproven_buyer_key", "no proof of the buyer's signing key came with the ticket")
+    try:
+        key = verify_peer_key(ticket.buyer, proof, ctx.witness.roots)
+        signed = SignedOrder.model_validate(ticket.order)
+        verify_order(signed, buyer=ticket.buyer, key=key, contract_id=contract.contract_id,
+                     job_id=ticket.job_id, spec=spec)  # fmt: skip
+    except PeerKeyError as exc:
+        raise JobRefused("unproven_buyer_key", f"the buyer's key is not proven by the log: {exc}") from exc
+    except OrderError as exc:
+        raise JobRefused(exc.code, f"the buyer's order does not hold: {exc}") from exc
+    except ValueError as exc:
+        raise JobRefused("order_malformed", f"the buyer's order is malformed: {exc}") from exc
 
 
 def check_contract(ctx: NodeContext, ticket: JobTicket, spec: JobSpec) -> Contract:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from contracts.jobspec import PSI_KINDS, JobKind
+from contracts.orders import ORDERED_KINDS
 from coordinator.client.cli_common import (
     CaOpt,
     DataDirOpt,
@@ -243,6 +244,7 @@ def job_submit(
     field: Annotated[
         str | None, typer.Option(help="The field a statistic measures (psi_sum: the one summed).")
     ] = None,
+    key_file: KeyFileOpt = Path("dataspace-buyer.key"),
     url: UrlOpt = None,
     token: TokenOpt = None,
     data_dir: DataDirOpt = Path("dataspace-data"),
@@ -271,8 +273,13 @@ def job_submit(
         raise typer.BadParameter("--keys goes with, and only with, a spec of kind psi_cardinality or psi_sum")
     responder = _responder(keys, spec) if keys is not None else None
     wait = wait or responder is not None
+    ordered = spec.get("kind") in ORDERED_KINDS
+    if ordered and not key_file.exists():
+        raise typer.BadParameter(f"a {spec.get('kind')} job needs your signed order: no key at {key_file}")
     with client_for(url, token, data_dir, ca=ca, insecure_http=insecure_http) as client:
         try:
+            if key_file.exists():  # the order is signed here, with your key (nodes check it)
+                _hold_key(client, key_file)
             scoring = None
             if model is not None:
                 scoring = _encrypted_query(client, spec, model, he_key or data_dir / "he.key")
@@ -314,6 +321,16 @@ class _Scoring:
 
         groups = read_scores(result, self.model, self.bounds, self.owner)
         return {k: v for k, v in result.items() if k != "groups"} | {"groups": groups}
+
+
+def _hold_key(client: GatewayClient, key_file: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        client.signing_key = Ed25519PrivateKey.from_private_bytes(key_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot read your signing key {key_file}: {exc}") from None
+    client.participant_id = str(client.me()["participant_id"])
 
 
 def _responder(keys: Path, spec: dict[str, Any]) -> Responder:

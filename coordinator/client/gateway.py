@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from contracts.agreement import Contract
 from contracts.enrollment import EnrollmentToken, verify_grant
+from contracts.jobspec import JobSpec
+from contracts.orders import sign_order
 from contracts.signing import sign_statement, sign_terms
 from contracts.statements import StatementAction
 from coordinator.client.trust import ca_file_for, verification_for
@@ -325,9 +327,30 @@ class GatewayClient:
         return result
 
     def submit_job(self, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {"contract_id": self.contract_id, **spec} if self.contract_id else spec
+        """Submit a job; a session holding the buyer's key signs the order (``contracts.orders``) here."""
+        body = {"contract_id": self.contract_id, **spec} if self.contract_id else dict(spec)
+        if "order" not in body and (order := self._order(body)) is not None:
+            body["order"] = order
         result: dict[str, Any] = self._call("POST", "/api/v1/jobs", json=body)
         return result
+
+    def _order(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        if (
+            self.signing_key is None
+            or self.participant_id is None
+            or not isinstance(body.get("contract_id"), str)
+        ):
+            return None
+        try:
+            spec = JobSpec.model_validate(
+                {k: v for k, v in body.items() if k not in ("contract_id", "purpose")}
+            )
+        except ValueError:
+            return None  # the gateway says what is wrong with the spec
+        signed = sign_order(
+            self.participant_id, self.signing_key, body["contract_id"], spec, datetime.now(UTC)
+        )
+        return signed.model_dump(mode="json")
 
     def negotiate(self, offer_ids: list[str], purpose: str, region: str = "CN", timeout: float = 60.0) -> str:
         """Propose, agree when all providers offered, sign when they signed; return the FINALIZED contract id.

@@ -7,6 +7,7 @@ each cell of the result is released or withheld by the contract's cell minimums.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,9 @@ class JobRun:
         self.channel = channel = RunChannel(self.ctx, self.job.job_id, self.job.buyer_id)
         rules = release_rules(contract, self.spec) if contract is not None else _job_rules(self.spec)
         try:
-            self.participants = await channel.with_proven_keys(self.participants)
+            order = self._order()
+            buyer = self.job.buyer_id if order is not None else None
+            self.participants = await channel.with_proven_keys(self.participants, buyer)
             if len(self.participants) < self.spec.min_participants:
                 raise RunFailed("not_enough_nodes", f"{len(self.participants)} node(s) can prove their keys; "
                                 f"the job needs {self.spec.min_participants}")  # fmt: skip
@@ -84,7 +87,7 @@ class JobRun:
             spec = self.spec.model_dump(mode="json")
             if scoring is not None:
                 channel.send_input(self.participants, scoring.data)
-            channel.send_tickets(config, spec, self.spec.precision_bits, terms)
+            channel.send_tickets(config, spec, self.spec.precision_bits, terms, order)
             unanswered: set[str] = set()
             # A count takes one answer from the buyer; a sum two (its keys, then the masked sums).
             for _ in range(PSI_ROUNDS.get(self.spec.kind, 0)):
@@ -112,6 +115,11 @@ class JobRun:
                 result = intersection_result(self.spec, counts)
         # From here on "contributors" means factories that qualified for every released cell.
         return RunOutcome(result, result["contributors"], channel.refusals)
+
+    def _order(self) -> dict[str, Any] | None:
+        """The buyer's signed order of this job, if it came with one (required for some kinds)."""
+        row = self.ctx.store.job_order(self.job.job_id)
+        return json.loads(row.order_json) if row is not None else None
 
     async def _open_scoring(self) -> ScoringRun:
         row = self.ctx.store.job_input(self.job.buyer_id, self.spec.input_digest or "")

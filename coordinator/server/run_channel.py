@@ -95,7 +95,8 @@ class RunChannel:
         self.uploaded: dict[str, int] = defaultdict(int)
         self.round_seconds: dict[str, float] = {}
         self.survivors: tuple[str, ...] = ()
-        self.registrations: dict[str, Registration] = {}
+        self.registrations: dict[str, Registration] = {}  # the participants'
+        self.buyer_registration: dict[str, Registration] = {}  # the buyer's, for a job on its order
         # Encrypted scoring: the ciphertexts that came with each masked input, and who was asked for one.
         self.scores: dict[str, list[bytes]] = {}
         self.points: dict[str, bytes] = {}  # set-intersection sums: each node's masked point
@@ -105,23 +106,30 @@ class RunChannel:
     def close(self) -> None:
         self.ctx.sessions.close_run(self.run_id)
 
-    async def with_proven_keys(self, participants: list[str]) -> list[str]:
+    async def with_proven_keys(self, participants: list[str], buyer: str | None = None) -> list[str]:
         """The participants whose key registration every other participant can check in its witnessed log.
 
         A participant without a registration carrying its key, or that does not cosign a checkpoint
-        covering every registration in time, is left out of the run and recorded as refusing.
+        covering every registration in time, is left out of the run and recorded as refusing. With
+        ``buyer`` (a job on the buyer's signed order) the buyer's registration is proven to every node too.
         """
+        ordered = registrations(self.ctx, [buyer]) if buyer is not None else {}
+        if buyer is not None and buyer not in ordered:
+            raise RunFailed(
+                "unproven_buyer_key", "the buyer's signing key is not registered in the audit log"
+            )
         found = registrations(self.ctx, participants)
         for pid in participants:
             if pid not in found:
                 self.refusals[pid] = (
                     "unproven_key: no signing key of this node is registered in the audit log"
                 )
-        needed = max((r.index for r in found.values()), default=-1) + 1
+        needed = max((r.index for r in (*found.values(), *ordered.values())), default=-1) + 1
         ready = await witnessed_by(self.ctx, list(found), needed, self.ctx.settings.participant_wait_s)
         for pid in found.keys() - set(ready):
             self.refusals[pid] = "unwitnessed: the node did not cosign a checkpoint holding every peer's key"
         self.registrations = {pid: found[pid] for pid in ready}
+        self.buyer_registration = ordered
         return ready
 
     def new_config(
@@ -148,9 +156,11 @@ class RunChannel:
         spec: dict[str, Any],
         scale_bits: int,
         contract: dict[str, Any] | None = None,
+        order: dict[str, Any] | None = None,
     ) -> None:
         now = self.ctx.clock()
         proofs: dict[int, dict[str, PeerKey]] = {}
+        proven = self.registrations | self.buyer_registration
         for pid in config.participants:
             ticket = JobTicket(
                 job_id=self.job_id, run_id=self.run_id, buyer=self.buyer, spec=spec, contract=contract,
@@ -158,7 +168,7 @@ class RunChannel:
                 scale_bits=scale_bits, vector_length=config.vector_length,
                 session_id=base64.b64encode(config.session_id).decode(), nonce=secrets.token_urlsafe(16),
                 issued_at=now, expires_at=now + TICKET_LIFETIME, secagg_mode=config.mode.value,
-                peer_keys=peer_keys_for(self.ctx, pid, self.registrations, proofs),
+                peer_keys=peer_keys_for(self.ctx, pid, proven, proofs), order=order,
             )  # fmt: skip
             payload, signature = self.sign(ticket)
             self.send(pid, pb.ToNode(ticket=pb.JobTicket(payload=payload, signature=signature)))

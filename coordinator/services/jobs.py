@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -12,6 +13,7 @@ from contracts.canonical import canonical
 from contracts.enforcement import evaluate
 from contracts.exceptions import ContractsError
 from contracts.jobspec import JobSpec, validate_spec
+from contracts.orders import ORDERED_KINDS, OrderError, SignedOrder, verify_order
 from contracts.policy import JobRequest, Usage
 from coordinator.audit.refusals import RequestDigest, refusal_payload, safe_subjects, scalar_details
 from coordinator.audit.trail import COORDINATOR, Event
@@ -19,14 +21,16 @@ from coordinator.context import CoordinatorContext
 from coordinator.exceptions import (
     ConflictError,
     CoordinatorError,
+    InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
     PolicyViolationError,
     mark_audited,
 )
 from coordinator.services import contracting
 from coordinator.services.job_inputs import check_job_input
 from coordinator.store.database import Charge
-from coordinator.store.tables import ContractRow, Job, JobState
+from coordinator.store.tables import ContractRow, Job, JobOrderRow, JobState
 from protocols.dp.accounting import epsilon_for, rho_for
 
 
@@ -39,6 +43,7 @@ def submit_job(
     purpose: str | None = None,
     *,
     request: RequestDigest | None = None,
+    order: SignedOrder | None = None,
 ) -> Job:
     """Enforce the contract, validate, and queue; a refused job leaves an audit entry and nothing else.
 
@@ -46,7 +51,7 @@ def submit_job(
     holds the spec, which may be as large as the gateway lets a body be.
     """
     try:
-        return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon, purpose)
+        return _submit_under_contract(context, buyer_id, spec, contract_id, epsilon, purpose, order)
     except (CoordinatorError, ContractsError) as error:
         summary = request or RequestDigest.of(canonical(spec.model_dump(mode="json")))
         reasons = error.details.get("reasons") if isinstance(error, PolicyViolationError) else None
@@ -66,10 +71,12 @@ def _submit_under_contract(
     contract_id: str,
     epsilon: float | None,
     purpose: str | None,
+    order: SignedOrder | None,
 ) -> Job:
     contract = contracting.load(context, contract_id)
     if contract.buyer != buyer_id:
         raise NotFoundError(f"no contract {contract_id}", code="contract_not_found")
+    job_id = _checked_order(context, buyer_id, contract_id, spec, order)
     check_job_input(context, buyer_id, spec)
     request = JobRequest(
         spec=spec,
@@ -93,10 +100,12 @@ def _submit_under_contract(
         return charge
 
     now = context.clock()
+    ordered = [JobOrderRow(job_id=job_id, order_json=order.model_dump_json())] if order is not None else []
     job = context.store.admit_job(
-        Job(job_id="job_" + uuid.uuid4().hex, buyer_id=buyer_id, contract_id=contract_id, kind=spec.kind,
+        Job(job_id=job_id, buyer_id=buyer_id, contract_id=contract_id, kind=spec.kind,
             spec_json=spec.model_dump_json(), state=JobState.QUEUED, created_at=now, updated_at=now),
         decide,
+        ordered,
     )  # fmt: skip
     subjects = {"job": job.job_id, "participant": buyer_id, "contract": contract_id}
     context.audit.record(buyer_id, Event.JOB_SUBMITTED, subjects, {"spec": spec.model_dump(mode="json")})
@@ -112,6 +121,33 @@ def _submit_under_contract(
     context.audit.record(COORDINATOR, Event.BUDGET_SPENT, budget_subjects, spent)
     context.wake(context.jobs_queued)
     return job
+
+
+def _checked_order(
+    context: CoordinatorContext, buyer_id: str, contract_id: str, spec: JobSpec, order: SignedOrder | None
+) -> str:
+    """The job id: the one the buyer's signed order names (checked as every node will), else a new one.
+
+    Kinds whose input is the buyer's secret run only on such an order (``contracts.orders``).
+    """
+    if order is None:
+        if spec.kind in ORDERED_KINDS:
+            raise InvalidRequestError(
+                f"a {spec.kind} job runs only on the buyer's signed order (sign it with your key)",
+                code="order_required",
+            )
+        return "job_" + uuid.uuid4().hex
+    key = context.store.signing_keys([buyer_id]).get(buyer_id)
+    if key is None:
+        raise PermissionDeniedError("you have no registered signing key to order jobs with", code="order_key")
+    try:
+        verify_order(order, buyer=buyer_id, key=base64.b64decode(key), contract_id=contract_id,
+                     job_id=order.order.job_id, spec=spec)  # fmt: skip
+    except OrderError as exc:
+        raise PermissionDeniedError(str(exc), code=exc.code) from exc
+    if context.store.job_exists(order.order.job_id):
+        raise ConflictError(f"job {order.order.job_id} exists: an order runs once", code="order_reused")
+    return order.order.job_id
 
 
 def _enforce(context: CoordinatorContext, contract: Contract, request: JobRequest, usage: Usage) -> None:

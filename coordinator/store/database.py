@@ -28,6 +28,7 @@ from coordinator.store.tables import (
     Job,
     JobExchangeRow,
     JobInputRow,
+    JobOrderRow,
     JobState,
     NodeDataset,
     OfferPreviewRow,
@@ -322,12 +323,15 @@ class Store:
             session.add(row)
             session.commit()
 
-    def admit_job(self, job: Job, decide: Callable[[ContractRow], Charge]) -> Job:
+    def admit_job(
+        self, job: Job, decide: Callable[[ContractRow], Charge], with_rows: Sequence[SQLModel] = ()
+    ) -> Job:
         """Queue a job under its contract if ``decide`` allows it, in one transaction on the locked usage row.
 
         ``decide`` sees the contract row as it stands while no other admission can change it; it raises
         to refuse (nothing is written) or returns what the job costs, which is added to the counters
         together with one job. It runs under the lock, so it must be quick and must not use the database.
+        ``with_rows`` (e.g. the buyer's signed order) are written in the same transaction as the job.
         """
         if job.contract_id is None:
             raise ValueError(f"job {job.job_id} names no contract to be admitted under")
@@ -342,6 +346,7 @@ class Store:
             row.rho_spent += charge.rho
             session.add(row)
             session.add(job)
+            session.add_all(with_rows)
             session.commit()
             session.refresh(job)
             return job
@@ -427,6 +432,10 @@ class Store:
         with Session(self.engine) as session:
             return session.get(JobInputRow, (buyer_id, digest))
 
+    def job_order(self, job_id: str) -> JobOrderRow | None:
+        with Session(self.engine) as session:
+            return session.get(JobOrderRow, job_id)
+
     def open_exchange(self, rows: Sequence[JobExchangeRow]) -> None:
         """The factories' messages of one run, replacing any left by an earlier run of the same job."""
         with Session(self.engine) as session:
@@ -460,6 +469,10 @@ class Store:
         with Session(self.engine) as session:
             session.execute(delete(JobExchangeRow).where(col(JobExchangeRow.job_id) == job_id))
             session.commit()
+
+    def job_exists(self, job_id: str) -> bool:
+        with Session(self.engine) as session:
+            return session.get(Job, job_id) is not None
 
     def job(self, job_id: str) -> Job:
         with Session(self.engine) as session:

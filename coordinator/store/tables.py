@@ -96,6 +96,15 @@ class JobInputRow(SQLModel, table=True):
     created_at: datetime = Field(sa_type=_UTC_DATETIME)
 
 
+class JobOrderRow(SQLModel, table=True):
+    """The buyer's signed order of a job (``contracts.orders``), sent to every node with the job's tickets."""
+
+    __tablename__ = "job_order"
+
+    job_id: str = Field(primary_key=True, max_length=40)
+    order_json: str
+
+
 class JobExchangeRow(SQLModel, table=True):
     """One factory's message to the buyer in a running job (blinded keys), and the buyer's answer once given.
 

@@ -222,6 +222,9 @@ def test_the_buyer_scores_from_the_command_line_and_decrypts_again_later(
     """``dataspace job submit --kind encrypted_scoring --model`` makes the key, uploads, waits, decrypts."""
     model_file, key_file = tmp_path / "model.json", tmp_path / "he.key"
     model_file.write_text(MODEL.model_dump_json(), encoding="utf-8")
+    signing = tmp_path / "buyer.key"  # the key the buyer signs its order with, as `dataspace enroll` saved it
+    assert buyer.signing_key is not None
+    signing.write_bytes(buyer.signing_key.private_bytes_raw())
     common = ("--model", str(model_file), "--he-key", str(key_file), "--json", "--url", space.http_url,
               "--token", buyer.token or "", "--data-dir", str(space.coordinator_dir))  # fmt: skip
     submitted = json.loads(
@@ -235,6 +238,8 @@ def test_the_buyer_scores_from_the_command_line_and_decrypts_again_later(
             "--contract",
             buyer.contract_id or "",
             "--wait",
+            "--key-file",
+            str(signing),
             *common,
         )
     )

@@ -165,9 +165,13 @@ def test_from_the_command_line(
     codes = random.Random(12).sample(sorted({c for h in held for c in h}), 40)  # most are bought from
     keys = _keys_file(tmp_path / "keys.csv", codes)
     summed = ["--field", "purchase_cost_cny"] if kind == "psi_sum" else []
+    signing = tmp_path / "buyer.key"  # the key the buyer signs its order with, as `dataspace enroll` saved it
+    assert buyer.signing_key is not None
+    signing.write_bytes(buyer.signing_key.private_bytes_raw())
     command = [sys.executable, "-m", "coordinator", "job", "submit", "--kind", kind, *summed,
                "--dataset", DATASET, "--key-field", "supplier_code", "--normalization", "credit_code",
-               "--keys", str(keys), "--contract", buyer.contract_id or "", "--json", "--url", local.http_url,
+               "--keys", str(keys), "--key-file", str(signing), "--contract", buyer.contract_id or "",
+               "--json", "--url", local.http_url,
                "--token", buyer.token or "", "--data-dir", str(local.coordinator_dir)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

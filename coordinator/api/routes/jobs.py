@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from contracts.canonical import SafeId
 from contracts.identity import Role
 from contracts.jobspec import JobSpec
+from contracts.orders import SignedOrder
 from contracts.schema import IDENTIFIER_PATTERN
 from coordinator.api.deps import BuyerDep, BuyerOrOperatorDep, ContextDep, IdPath
 from coordinator.api.middleware import request_digest
@@ -70,13 +71,18 @@ class JobSubmission(JobSpec):
         pattern=IDENTIFIER_PATTERN,
         description="Why this job runs; the contract's purpose if unset",
     )
+    order: SignedOrder | None = Field(
+        default=None,
+        description="The buyer's signed order of this job (required for encrypted_scoring and psi_*): "
+        "its job id, contract and exact spec, signed with the buyer's registered key",
+    )
 
 
 @router.post("", status_code=202)
 def submit(body: JobSubmission, request: Request, context: ContextDep, buyer: BuyerDep) -> JobPublic:
-    spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "purpose"}))
+    spec = JobSpec.model_validate(body.model_dump(exclude={"contract_id", "purpose", "order"}))
     job = jobs.submit_job(context, buyer.participant_id, spec, body.contract_id, spec.epsilon, body.purpose,
-                          request=request_digest(request.scope))  # fmt: skip
+                          request=request_digest(request.scope), order=body.order)  # fmt: skip
     return JobPublic.of(job)
 
 

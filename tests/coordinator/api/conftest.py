@@ -77,6 +77,7 @@ class Gateway:
     tokens: dict[str, str]  # role -> bearer token: operator, buyer, factory, stranger (another buyer)
     contract_id: str
     job_id: str = ""  # a queued job, where a test made one
+    buyer_key: Any = None  # the buyer's contract-signing key (Ed25519PrivateKey)
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -179,7 +180,7 @@ def open_gateway(engine: Engine, data_dir: Path, **settings: Any) -> Gateway:
         "factory": _factory_token(context, PROVIDERS[0]),
     }
     contract_id = _finalized_contract(context, client, {"Authorization": f"Bearer {buyer_token}"}, key)
-    return Gateway(app, context, client, tokens, contract_id)
+    return Gateway(app, context, client, tokens, contract_id, buyer_key=key)
 
 
 @pytest.fixture
