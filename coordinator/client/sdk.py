@@ -241,6 +241,8 @@ class Dataspace:
         body = {**(spec or {}), **{k: v for k, v in fields.items() if v is not None}}
         overrides = {"contract_id": contract_id, "epsilon": epsilon, "purpose": purpose}
         body |= {k: v for k, v in overrides.items() if v is not None}
+        if self.client.signing_key is not None:  # the order is signed with the key this session holds
+            self._know_who_signs()
         return self.client.submit_job(body)
 
     def wait(
