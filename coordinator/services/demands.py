@@ -20,7 +20,7 @@ from contracts.offers import DataQuality, DatasetOffer
 from coordinator.audit.trail import OPERATOR, Event
 from coordinator.context import CoordinatorContext
 from coordinator.exceptions import NotFoundError
-from coordinator.services.catalog import CatalogQuery, catalog_filter
+from coordinator.services.catalog import CatalogQuery, catalog_filter, stored_offer
 from coordinator.store.tables import DemandRow
 
 MAX_CANDIDATES = 10_000
@@ -98,7 +98,7 @@ def matches(ctx: CoordinatorContext, stored: StoredDemand, limit: int) -> list[C
 
 def demands_for_provider(ctx: CoordinatorContext, provider: str) -> list[StoredDemand]:
     """Demands that at least one of ``provider``'s offers fits on its own (a cohort needs others too)."""
-    own = [DatasetOffer.model_validate_json(row.offer_text) for row in ctx.store.offers(provider=provider)]
+    own = [stored_offer(row.offer_text) for row in ctx.store.offers(provider=provider)]
     now = ctx.clock()
     found = []
     for row in ctx.store.demands():
@@ -120,7 +120,7 @@ def _candidates(ctx: CoordinatorContext, demand: Demand) -> list[DatasetOffer]:
     query = CatalogQuery(tag=list(demand.tags), kind=list(demand.job_kinds), purpose=demand.purpose,
                          region=demand.region, dataset=demand.dataset, limit=1)  # fmt: skip
     _, rows = ctx.store.search_catalog(dataclasses.replace(catalog_filter(query), limit=MAX_CANDIDATES))
-    return [DatasetOffer.model_validate_json(row.offer_text) for row in rows]
+    return [stored_offer(row.offer_text) for row in rows]
 
 
 def _public(row: DemandRow) -> StoredDemand:
