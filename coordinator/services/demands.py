@@ -9,7 +9,11 @@ A factory sees the demands one of its offers could serve (``demands_for_provider
 from __future__ import annotations
 
 import dataclasses
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Hashable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -86,8 +90,32 @@ def listed(ctx: CoordinatorContext, participant: str, role: str) -> list[StoredD
     return demands_for_provider(ctx, participant)
 
 
+# Matching a demand against thousands of offers takes a few hundred milliseconds; its answer changes only when
+# the catalogue does or time crosses an offer's validity, so it is kept until either (at most a minute).
+_MATCHES_TTL = timedelta(minutes=1)
+_MATCHES_KEPT = 1_000
+_matches: OrderedDict[tuple[str, int], tuple[Hashable, datetime, list[CohortPublic]]] = OrderedDict()
+_matches_lock = threading.Lock()
+
+
 def matches(ctx: CoordinatorContext, stored: StoredDemand, limit: int) -> list[CohortPublic]:
-    """Up to ``limit`` cohorts that serve the demand, best first."""
+    """Up to ``limit`` cohorts that serve the demand, best first (cached while the catalogue is unchanged)."""
+    key, version, now = (stored.demand_id, limit), ctx.store.catalog_version(), ctx.clock()
+    with _matches_lock:
+        kept = _matches.get(key)
+        if kept is not None and kept[0] == version and now - kept[1] < _MATCHES_TTL:
+            _matches.move_to_end(key)
+            return kept[2]
+    found = _match(ctx, stored, limit)
+    with _matches_lock:
+        _matches[key] = (version, now, found)
+        _matches.move_to_end(key)
+        while len(_matches) > _MATCHES_KEPT:
+            _matches.popitem(last=False)
+    return found
+
+
+def _match(ctx: CoordinatorContext, stored: StoredDemand, limit: int) -> list[CohortPublic]:
     demand = stored.demand
     offers = _candidates(ctx, demand)
     quality = {o.offer_id: quality_score(o.quality) for o in offers if o.quality is not None}

@@ -213,6 +213,14 @@ class Store:
                 session.add_all(terms)
             session.commit()
 
+    def catalog_version(self) -> tuple[int, datetime | None]:
+        """Changes whenever an offer enters the catalogue: how many there are, and the newest's time."""
+        with Session(self.engine) as session:
+            count, newest = session.exec(
+                select(func.count(), func.max(CatalogEntryRow.published_at)).select_from(CatalogEntryRow)
+            ).one()
+            return int(count), newest
+
     def offers_not_in_catalog(self) -> list[OfferRow]:
         """Offers stored before the catalogue existed (or without it), to be indexed at start."""
         with Session(self.engine) as session:

@@ -44,7 +44,7 @@ MIN_ROWS = 10  # the default minimum rows (here: common keys) behind a factory's
 def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSpace, list[list[str]]]]:
     workdir = tmp_path_factory.mktemp("psi")
     env = {"DATASPACE_ROUND_TIMEOUT_S": "20", "DATASPACE_PARTICIPANT_WAIT_S": "10",
-           "DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire"), "DATASPACE_BUYER_WAIT_S": "10"}  # fmt: skip
+           "DATASPACE_WIRE_RECORD_DIR": str(workdir / "wire"), "DATASPACE_BUYER_WAIT_S": "5"}  # fmt: skip
     local = LocalSpace(workdir, extra_env=env)
     rng = random.Random(7)
     held = holdings(FACTORIES)

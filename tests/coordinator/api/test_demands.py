@@ -6,9 +6,16 @@ cohort is taken to the real contract proposal, which must accept it.
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
+
+from contracts.identity import make_participant_id
+from coordinator.context import utc_now
+from coordinator.services import contracting
+from tests.contracts.test_offers import offer_dict
 
 from .conftest import PROVIDERS, Gateway
 
@@ -40,6 +47,20 @@ def test_every_proposed_cohort_becomes_a_contract_proposal(gateway: Gateway) -> 
         body = {"offer_ids": cohort["offer_ids"], "purpose": NEED["purpose"], "region": NEED["region"]}
         proposed = gateway.call("buyer", "POST", "/api/v1/contracts", json=body)
         assert proposed.status_code == 201, proposed.text
+
+
+def test_matches_follow_the_catalogue_at_once(gateway: Gateway) -> None:
+    """Matches are kept between requests, but a newly published offer is matched on the next request."""
+    demand_id = create(gateway, {**NEED, "min_factories": 4}).json()["demand_id"]
+    path = f"/api/v1/demands/{demand_id}/matches"
+    assert gateway.call("buyer", "GET", path).json() == []  # three factories cannot serve four
+    fourth = make_participant_id("91320599MA1X2Y3L4")
+    now = utc_now()
+    offer = offer_dict(0, offer_id="offer-4th", provider=fourth, not_before=now - timedelta(days=1),
+                       not_after=now + timedelta(days=30))  # fmt: skip
+    contracting.publish_offer(gateway.context, fourth, json.dumps(offer, default=str))
+    [cohort, *_] = gateway.call("buyer", "GET", path).json()
+    assert fourth in cohort["providers"] and len(set(cohort["providers"])) == 4
 
 
 def test_a_need_no_cohort_can_serve_gets_no_proposal(gateway: Gateway) -> None:
