@@ -53,7 +53,7 @@ from protocols.secagg.messages import (
     RelayedShares,
     UnmaskRequest,
 )
-from protocols.secagg.pairwise import pairwise_masks, pairwise_seeds
+from protocols.secagg.pairwise import pairwise_seeds, signed_seeds
 
 from . import serde
 
@@ -458,29 +458,29 @@ def advance(ctx: NodeContext, run: RunState, message: serde.ServerMessage) -> se
     raise TypeError(f"unexpected message {message!r}")
 
 
-def _masked_scores(work: ScoringWork, before: client.ClientState, after: client.ClientState) -> list[bytes]:
-    """The encrypted scores, masked with the same peers as the masked input (U2), from the same keys.
+def _masked_input_seeds(before: client.ClientState, after: client.ClientState) -> dict[str, bytes]:
+    """The seeds this node shares with each peer its masked input was masked with (U2), from the same keys.
 
-    Sent with the masked input, they are in the sum exactly when it is: a node whose input is in the sum
-    never has its mask key reconstructed, so its ciphertexts stay masked for anyone but the sum's reader.
+    What is masked with them and sent with the masked input (encrypted scores, a set-intersection sum's
+    point) is in the sum exactly when the input is: a node whose input is in the sum never has its mask
+    key reconstructed, so what it sent stays masked for anyone but the sum's reader.
     """
     secret = before.mask_keys.secret if before.mask_keys is not None else None
     if secret is None:
         raise JobRefused("protocol_state", "the mask key is gone before the masked input")
     me = after.client_id
     peers = {v: before.key_table[v].mask_public for v in after.held_shares if v != me}
-    masks = pairwise_masks(after.config, me, secret, peers)
+    return pairwise_seeds(after.config, me, secret, peers)
+
+
+def _masked_scores(work: ScoringWork, before: client.ClientState, after: client.ClientState) -> list[bytes]:
+    masks = signed_seeds(after.config, after.client_id, _masked_input_seeds(before, after))
     return encrypted_scores(work, masks, after.config.session_id)
 
 
 def _masked_point(point: bytes, before: client.ClientState, after: client.ClientState) -> bytes:
-    """The sum's point, masked with the same peers (U2) and keys as the masked input (see _masked_scores)."""
-    secret = before.mask_keys.secret if before.mask_keys is not None else None
-    if secret is None:
-        raise JobRefused("protocol_state", "the mask key is gone before the masked input")
-    me, cfg = after.client_id, after.config
-    peers = {v: before.key_table[v].mask_public for v in after.held_shares if v != me}
-    seeds = pairwise_seeds(cfg, me, secret, peers)
+    cfg, me = after.config, after.client_id
+    seeds = _masked_input_seeds(before, after)
     return masked_point(point, me, list(cfg.ordered(after.held_shares)), seeds, cfg.session_id)
 
 

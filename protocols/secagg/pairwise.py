@@ -19,8 +19,12 @@ def pairwise_masks(
 
     The two parties of a pair derive the same seed and opposite signs, so the pair's masks cancel in a sum.
     """
+    return signed_seeds(cfg, owner, pairwise_seeds(cfg, owner, owner_secret, peer_publics))
+
+
+def signed_seeds(cfg: SecAggConfig, owner: str, seeds: Mapping[str, bytes]) -> list[tuple[bytes, Sign]]:
+    """Each peer's seed with the sign ``owner`` adds its mask with: + if the peer comes later, else -."""
     mine = cfg.position(owner)
-    seeds = pairwise_seeds(cfg, owner, owner_secret, peer_publics)
     return [(seed, 1 if cfg.position(peer) > mine else -1) for peer, seed in seeds.items()]
 
 
