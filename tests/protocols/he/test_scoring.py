@@ -152,15 +152,9 @@ def test_dropout_correction_restores_the_sum_of_survivors(
     coefficients = expand(model, identity(), bounds)
     query = encrypt_query(scoring_owner.public, coefficients)
     survivors = [0, 1, 3]  # node 2 masked nothing (it dropped); the others masked against it too
+    sums = {i: monomial_sums(rows[i], bounds, 1) for i in survivors}
     results = [
-        score(
-            scoring_public,
-            query,
-            monomial_sums(rows[i], bounds, 1),
-            masks=pairwise_masks(i, seeds[i]),
-            noise=[0.0],
-            label=b"job-8",
-        )
+        score(scoring_public, query, sums[i], masks=pairwise_masks(i, seeds[i]), noise=[0.0], label=b"job-8")
         for i in survivors
     ]
     total = aggregate_scores(scoring_public, results)
@@ -168,7 +162,9 @@ def test_dropout_correction_restores_the_sum_of_survivors(
     recovered = {j: seed for j, seed in seeds[2].items() if j in survivors}  # from secure aggregation
     fixed = dropout_correction(scoring_public, total, pairwise_masks(2, recovered), b"job-8")
     expected = pooled_statistic([rows[i] for i in survivors], model, identity(), bounds)[0]
-    assert decrypt_scores(scoring_owner, fixed)[0] == pytest.approx(expected, abs=1e-5)
+    # Within the documented CKKS error (a fixed 1e-5 was exceeded by CKKS noise once in a few hundred runs).
+    bound = error_bound(CKKS_8192, coefficients, [float(np.abs(s).sum()) for s in sums.values()])
+    assert abs(decrypt_scores(scoring_owner, fixed)[0] - expected) <= bound
 
 
 def test_too_many_monomials_is_a_capacity_error(scoring_public: PublicContext) -> None:
